@@ -1,0 +1,148 @@
+// The long-running agent: owns the loaded config, plugins and keyring and the duties built on
+// them. Start-up refuses a bad config; a reload (SIGHUP) keeps the last good one and says why.
+
+import type { Server } from 'node:http';
+import type { Registry } from 'prom-client';
+import { loadConfig, type ListenAddress, type RetraceServerConfig } from '../config/config.js';
+import { loadKeyring, type Keyring } from '../gpg/keyring.js';
+import type { Logger } from '../log.js';
+import { registerAgentMetrics } from '../metrics/agent-metrics.js';
+import { startHttpServer } from '../metrics/http.js';
+import { createRegistry } from '../metrics/registry.js';
+import { registerTaskMetrics } from '../metrics/task-metrics.js';
+import { loadPlugins, type PluginSet } from '../plugins/load.js';
+import { SpoolTracker } from '../spool/tracker.js';
+
+export interface AgentOptions {
+  readonly configPath: string;
+  readonly pluginDir: string;
+  readonly log: Logger;
+  /** Overrides ListenAddress (`--listen`). */
+  readonly listen?: ListenAddress;
+}
+
+interface Loaded {
+  readonly config: RetraceServerConfig;
+  readonly plugins: PluginSet;
+  readonly keyring: Keyring;
+}
+
+// Settings that the running duties were built from; a reload cannot move them.
+const RESTART_ONLY = ['saveDir', 'workerCommand', 'listen'] as const;
+
+export class Agent {
+  readonly registry: Registry = createRegistry();
+  private readonly tracker: SpoolTracker;
+  private server: Server | undefined;
+  private lastReloadFailed = false;
+
+  private constructor(
+    private readonly options: AgentOptions,
+    private loaded: Loaded,
+  ) {
+    const { config } = loaded;
+    this.tracker = new SpoolTracker({
+      saveDir: config.retrace.saveDir,
+      workerCommand: config.agent.workerCommand,
+      reconcileIntervalMs: config.agent.reconcileInterval * 1000,
+      log: options.log,
+    });
+    registerAgentMetrics(this.registry, {
+      saveDir: () => this.config.retrace.saveDir,
+      configErrors: () => (this.lastReloadFailed || this.config.cleanupPolicy.deletionRefused ? 1 : 0),
+    });
+    registerTaskMetrics(this.registry, this.tracker);
+  }
+
+  get config(): RetraceServerConfig {
+    return this.loaded.config;
+  }
+
+  get plugins(): PluginSet {
+    return this.loaded.plugins;
+  }
+
+  get keyring(): Keyring {
+    return this.loaded.keyring;
+  }
+
+  get spool(): SpoolTracker {
+    return this.tracker;
+  }
+
+  get listenAddress(): ListenAddress {
+    const address = this.server?.address();
+    if (address && typeof address === 'object') return { host: address.address, port: address.port };
+    return this.options.listen ?? this.config.agent.listen;
+  }
+
+  /** undefined when healthy, else why not. */
+  health(): string | undefined {
+    if (!this.tracker.ready) return 'the first spool reconcile has not finished';
+    return undefined;
+  }
+
+  /** Loads everything and starts the duties; throws (ConfigError) when the config is unusable. */
+  static async start(options: AgentOptions): Promise<Agent> {
+    const agent = new Agent(options, await load(options));
+    // Listening first lets /healthz answer 503 while a large spool is read.
+    agent.server = await startHttpServer({
+      listen: options.listen ?? agent.config.agent.listen,
+      registry: agent.registry,
+      health: () => agent.health(),
+    });
+    await agent.tracker.start();
+    const counts = agent.tracker.counts();
+    options.log.info({ listen: agent.listenAddress, tasks: counts }, 'agent ready');
+    return agent;
+  }
+
+  /** Re-reads config, plugins and keys; on any config error the running config stays. */
+  async reload(): Promise<boolean> {
+    const { log } = this.options;
+    try {
+      const next = await load(this.options);
+      const before = { ...this.config.retrace, ...this.config.agent };
+      const after = { ...next.config.retrace, ...next.config.agent };
+      for (const key of RESTART_ONLY) {
+        if (JSON.stringify(before[key]) !== JSON.stringify(after[key])) log.warn(`${key} changed: it takes effect after a restart`);
+      }
+      this.loaded = next;
+      this.lastReloadFailed = false;
+      log.info('configuration reloaded');
+      return true;
+    } catch (err) {
+      this.lastReloadFailed = true;
+      log.error({ err }, `reload failed, keeping the previous configuration: ${(err as Error).message}`);
+      return false;
+    }
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      if (!this.server) return resolve();
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+    await this.tracker.stop();
+    this.options.log.info('agent stopped');
+  }
+}
+
+async function load({ configPath, pluginDir, log }: AgentOptions): Promise<Loaded> {
+  const config = loadConfig(configPath);
+  for (const warning of config.cleanupPolicy.warnings) log.warn(warning);
+  if (config.cleanupPolicy.deletionRefused) log.error(config.cleanupPolicy.deletionRefused);
+
+  const plugins = await loadPlugins(pluginDir);
+  for (const error of plugins.errors) log.error({ file: error.file, line: error.line }, `plugin skipped: ${error.message}`);
+  for (const overlap of plugins.overlaps) log.warn(overlap);
+  log.info({ plugins: plugins.plugins.map((p) => p.distribution) }, `${plugins.plugins.length} distribution plugins loaded`);
+
+  const keyring = await loadKeyring({ gpgDir: config.agent.gpgDir });
+  for (const problem of keyring.problems) {
+    log.warn({ file: problem.file, fingerprint: problem.fingerprint, reason: problem.reason }, `key not trusted: ${problem.detail}`);
+  }
+  log.info({ gpgDir: config.agent.gpgDir }, `${keyring.keys.length} trusted keys loaded`);
+  return { config, plugins, keyring };
+}
