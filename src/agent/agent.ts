@@ -36,10 +36,12 @@ export class Agent {
   private server: Server | undefined;
   private lastReloadFailed = false;
 
-  private constructor(
-    private readonly options: AgentOptions,
-    private loaded: Loaded,
-  ) {
+  private readonly options: AgentOptions;
+  private loaded: Loaded;
+
+  private constructor(options: AgentOptions, loaded: Loaded) {
+    this.options = options;
+    this.loaded = loaded;
     const { config } = loaded;
     this.tracker = new SpoolTracker({
       saveDir: config.retrace.saveDir,

@@ -76,8 +76,11 @@ export class SpoolTracker extends EventEmitter<TrackerEvents> {
   /** When the last full reconcile finished (epoch ms). */
   lastReconcileMs: number | undefined;
 
-  constructor(private readonly options: TrackerOptions) {
+  private readonly options: TrackerOptions;
+
+  constructor(options: TrackerOptions) {
     super();
+    this.options = options;
     this.now = options.now ?? Date.now;
   }
 
