@@ -7,10 +7,15 @@ import { loadConfig, type ListenAddress, type RetraceServerConfig } from '../con
 import { loadKeyring, type Keyring } from '../gpg/keyring.js';
 import type { Logger } from '../log.js';
 import { registerAgentMetrics } from '../metrics/agent-metrics.js';
+import { registerReaperMetrics } from '../metrics/reaper-metrics.js';
 import { startHttpServer } from '../metrics/http.js';
 import { createRegistry } from '../metrics/registry.js';
 import { registerTaskMetrics } from '../metrics/task-metrics.js';
 import { loadPlugins, type PluginSet } from '../plugins/load.js';
+import type { ReapContext } from '../reaper/effects/context.js';
+import { recoverTrash } from '../reaper/effects/index.js';
+import { reapPolicy } from '../reaper/rules.js';
+import { ReapScheduler } from '../reaper/scheduler.js';
 import { SpoolTracker } from '../spool/tracker.js';
 
 export interface AgentOptions {
@@ -33,6 +38,7 @@ const RESTART_ONLY = ['saveDir', 'workerCommand', 'listen'] as const;
 export class Agent {
   readonly registry: Registry = createRegistry();
   private readonly tracker: SpoolTracker;
+  private readonly reaper: ReapScheduler;
   private server: Server | undefined;
   private lastReloadFailed = false;
 
@@ -54,6 +60,27 @@ export class Agent {
       configErrors: () => (this.lastReloadFailed || this.config.cleanupPolicy.deletionRefused ? 1 : 0),
     });
     registerTaskMetrics(this.registry, this.tracker);
+    this.reaper = new ReapScheduler({
+      tracker: this.tracker,
+      policy: () => reapPolicy(this.config),
+      context: () => this.reapContext(),
+      log: options.log,
+    });
+    registerReaperMetrics(this.registry, this.reaper);
+  }
+
+  private reapContext(): ReapContext {
+    const { retrace, agent } = this.config;
+    return {
+      saveDir: retrace.saveDir,
+      dropDir: retrace.dropDir,
+      logDir: retrace.logDir,
+      mockRootDir: agent.mockRootDir,
+      mockCacheDir: agent.mockCacheDir,
+      workerCommand: agent.workerCommand,
+      killGraceMs: agent.killGrace * 1000,
+      log: this.options.log,
+    };
   }
 
   get config(): RetraceServerConfig {
@@ -93,7 +120,10 @@ export class Agent {
       registry: agent.registry,
       health: () => agent.health(),
     });
+    const recovered = await recoverTrash(agent.reapContext());
+    if (recovered > 0) options.log.info(`finished removing ${recovered} entries left in the trash by an earlier run`);
     await agent.tracker.start();
+    agent.reaper.start();
     const counts = agent.tracker.counts();
     options.log.info({ listen: agent.listenAddress, tasks: counts }, 'agent ready');
     return agent;
@@ -111,6 +141,7 @@ export class Agent {
       }
       this.loaded = next;
       this.lastReloadFailed = false;
+      this.reaper.rearmAll();
       log.info('configuration reloaded');
       return true;
     } catch (err) {
@@ -126,6 +157,7 @@ export class Agent {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
     });
+    await this.reaper.stop();
     await this.tracker.stop();
     this.options.log.info('agent stopped');
   }
