@@ -14,6 +14,7 @@ import { registerTaskMetrics } from '../metrics/task-metrics.js';
 import { loadPlugins, type PluginSet } from '../plugins/load.js';
 import type { ReapContext } from '../reaper/effects/context.js';
 import { recoverTrash } from '../reaper/effects/index.js';
+import { reapContextOf } from '../reaper/pass.js';
 import { reapPolicy } from '../reaper/rules.js';
 import { ReapScheduler } from '../reaper/scheduler.js';
 import { SpoolTracker } from '../spool/tracker.js';
@@ -70,17 +71,7 @@ export class Agent {
   }
 
   private reapContext(): ReapContext {
-    const { retrace, agent } = this.config;
-    return {
-      saveDir: retrace.saveDir,
-      dropDir: retrace.dropDir,
-      logDir: retrace.logDir,
-      mockRootDir: agent.mockRootDir,
-      mockCacheDir: agent.mockCacheDir,
-      workerCommand: agent.workerCommand,
-      killGraceMs: agent.killGrace * 1000,
-      log: this.options.log,
-    };
+    return reapContextOf(this.config, this.options.log);
   }
 
   get config(): RetraceServerConfig {

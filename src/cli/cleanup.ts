@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // retrace-server-cleanup: one garbage-collection pass over the task spool, for cron users (SPEC §6).
+// Exit codes as upstream: 1 when check_config refuses (DeleteTaskAfter < DeleteFailedTaskAfter).
 
-import { loadConfig, resolveConfigPath } from '../config/config.js';
+import { loadConfig, resolveConfigPath, type RetraceServerConfig } from '../config/config.js';
+import { createLogger } from '../log.js';
+import { runCleanupPass } from '../reaper/pass.js';
 import { CONFIG_OPTION_HELP, createProgram, die } from './program.js';
 
 const NAME = 'retrace-server-cleanup';
@@ -10,11 +13,12 @@ const program = createProgram(NAME, 'One pass of the garbage-collection rules ov
   .option('-c, --config <file>', CONFIG_OPTION_HELP)
   .option('--dry-run', 'print what would be done, change nothing')
   .option('--json', 'print one JSON object per action')
+  .option('--log-level <level>', 'structured log records on stderr from this level', 'warn')
   .parse();
 
-const opts = program.opts<{ config?: string; dryRun?: boolean; json?: boolean }>();
+const opts = program.opts<{ config?: string; dryRun?: boolean; json?: boolean; logLevel: string }>();
 
-let config;
+let config: RetraceServerConfig;
 try {
   config = loadConfig(resolveConfigPath(opts.config));
 } catch (err) {
@@ -25,4 +29,20 @@ if (config.cleanupPolicy.deletionRefused) {
   process.stderr.write(`${config.cleanupPolicy.deletionRefused}\n`);
   process.exit(1);
 }
-die(NAME, 'the cleanup pass is not available in this version yet', 1);
+
+const log = createLogger({ name: NAME, level: opts.logLevel, out: process.stderr });
+const dryRun = opts.dryRun === true;
+await runCleanupPass(config, {
+  dryRun,
+  log,
+  onAction({ taskId, action }, result) {
+    if (opts.json) {
+      const record = { task: taskId, action: action.kind, reason: action.reason, due: new Date(action.dueMs).toISOString(), dryRun, ...(result && { ok: result.ok, detail: result.detail }) };
+      console.log(JSON.stringify(record));
+    } else if (dryRun) {
+      console.log(`would ${action.kind} task ${taskId} (${action.reason}, due ${new Date(action.dueMs).toISOString()})`);
+    } else if (result && !result.ok) {
+      console.log(`could not ${action.kind} task ${taskId} (${action.reason}): ${result.detail}`);
+    }
+  },
+});
