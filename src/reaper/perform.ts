@@ -5,6 +5,9 @@ import type { ReapContext, FailureReason } from './effects/context.js';
 import { archiveTask, appendCleanupLog, cleanupLine, finishAsFailed, killWorker, removeTask, timedeltaText } from './effects/index.js';
 import type { ReapAction } from './rules.js';
 
+// /proc start times have clock-tick (10 ms) resolution.
+const START_TIME_SLACK_MS = 1000;
+
 export interface ReapTarget {
   readonly id: string;
   readonly worker: { readonly startTimeMs: number } | undefined;
@@ -28,7 +31,8 @@ export async function performReapAction(task: ReapTarget, action: ReapAction, ct
       const runtimeSeconds = (now() - (task.worker?.startTimeMs ?? action.dueMs)) / 1000;
       const runtime = timedeltaText(runtimeSeconds);
       await appendCleanupLog(ctx, cleanupLine.killing(id, runtimeSeconds));
-      outcome = await killWorker(id, ctx);
+      // A worker restarted since the decision is not the one that ran over time.
+      outcome = await killWorker(id, ctx, { startedBeforeMs: (task.worker?.startTimeMs ?? action.dueMs) + START_TIME_SLACK_MS });
       if (outcome.ok) outcome = await finishAsFailed(id, `Killed by the garbage collector after running for ${runtime}, longer than MaxTaskRuntime allows.`, ctx);
       break;
     }

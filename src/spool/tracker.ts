@@ -1,9 +1,16 @@
 // Tracks every task in SaveDir through its lifecycle (SPEC §5). The source of truth is a full
-// re-read of the spool (at start and every ReconcileInterval); watchers only lower latency:
-// chokidar on SaveDir at depth 0 (one inotify watch) and one small watcher per not-finished task,
-// closed when it finishes or goes. Worker processes are found in /proc.
+// re-read of the spool (at start and every ReconcileInterval); watchers only lower latency: one
+// inotify watch on SaveDir itself and one small chokidar watcher per not-finished task, closed
+// when it finishes or goes. Worker processes are found in /proc.
+//
+// SaveDir is watched with fs.watch, not chokidar: even at depth 0 chokidar lists the spool and
+// keeps a record per entry, which at 100k tasks costs ~140 MiB and ~2.5 s (research
+// agent-anchors §1.3; bench/spool.ts), beyond SPEC §13's 150 MiB and 3 s. fs.watch reports each
+// name that appears or goes and costs nothing per entry; its lost events are what the reconcile
+// is for.
 
 import { EventEmitter } from 'node:events';
+import { watch as watchDir, type FSWatcher as DirWatcher } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import { watch, type FSWatcher } from 'chokidar';
 import type { Logger } from '../log.js';
@@ -67,7 +74,9 @@ export class SpoolTracker extends EventEmitter<TrackerEvents> {
   private readonly refreshing = new Map<string, Promise<TrackedTask | undefined>>();
   private readonly refreshAgain = new Set<string>();
   private readonly debounce = new Map<string, NodeJS.Timeout>();
-  private spoolWatcher: FSWatcher | undefined;
+  private spoolWatcher: DirWatcher | undefined;
+  /** Ids of tasks not finished: the only ones whose workers matter. */
+  private readonly unfinished = new Set<string>();
   private reconcileTimer: NodeJS.Timeout | undefined;
   private workerTimer: NodeJS.Timeout | undefined;
   private reconciling: Promise<void> | undefined;
@@ -110,9 +119,9 @@ export class SpoolTracker extends EventEmitter<TrackerEvents> {
   async start(): Promise<void> {
     await this.reconcile();
     if (this.stopped) return;
-    this.spoolWatcher = watch(this.options.saveDir, { depth: 0, ignoreInitial: true, followSymlinks: false })
-      .on('all', (_event, path) => this.onSpoolEvent(path))
-      .on('error', (err) => this.onWatcherError(err));
+    this.spoolWatcher = watchDir(this.options.saveDir, { persistent: false }, (_event, name) => {
+      if (name) this.onSpoolEvent(name);
+    }).on('error', (err) => this.onWatcherError(err));
     this.reconcileTimer = setInterval(() => void this.reconcile(), this.options.reconcileIntervalMs);
     this.workerTimer = setInterval(() => void this.pollWorkers(), this.options.workerPollMs ?? 500);
   }
@@ -122,7 +131,8 @@ export class SpoolTracker extends EventEmitter<TrackerEvents> {
     clearInterval(this.reconcileTimer);
     clearInterval(this.workerTimer);
     for (const timer of this.debounce.values()) clearTimeout(timer);
-    await Promise.all([this.spoolWatcher?.close(), ...[...this.taskWatchers.values()].map((w) => w.close())]);
+    this.spoolWatcher?.close();
+    await Promise.all([...this.taskWatchers.values()].map((w) => w.close()));
     this.taskWatchers.clear();
     await this.reconciling;
   }
@@ -203,6 +213,8 @@ export class SpoolTracker extends EventEmitter<TrackerEvents> {
     } else {
       this.tasks.delete(id);
     }
+    if (after && !isFinished(after.state)) this.unfinished.add(id);
+    else this.unfinished.delete(id);
     this.syncTaskWatcher(id, after);
     if (!before && !after) return undefined;
     if (before && after && sameTask(before, after)) return after;
@@ -230,8 +242,8 @@ export class SpoolTracker extends EventEmitter<TrackerEvents> {
     }
   }
 
-  private onSpoolEvent(path: string): void {
-    const entry = classifySpoolEntry(path.slice(this.options.saveDir.length).replace(/^\/+/, ''));
+  private onSpoolEvent(name: string): void {
+    const entry = classifySpoolEntry(name);
     if (entry.kind === 'task') this.scheduleRefresh(entry.id);
   }
 
@@ -262,8 +274,8 @@ export class SpoolTracker extends EventEmitter<TrackerEvents> {
    * known worker checked. With nothing unfinished, nothing is read at all.
    */
   private async pollWorkers(): Promise<void> {
-    const unfinished = [...this.tasks.values()].filter((task) => !isFinished(task.state));
-    if (unfinished.length === 0) return;
+    if (this.unfinished.size === 0) return;
+    const unfinished = [...this.unfinished].map((id) => this.tasks.get(id)).filter((task) => task !== undefined);
     if (unfinished.some((task) => !task.worker)) {
       const workers = await this.scanWorkers();
       await Promise.all(unfinished
