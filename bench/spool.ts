@@ -84,8 +84,9 @@ interface AgentRun { healthyMs: number; rssMiB: number; watches: number; idleCpu
 
 async function runAgent(config: string): Promise<AgentRun> {
   const started = performance.now();
-  const agent = spawn(process.execPath, [join(ROOT, 'dist/cli/agent.js'), '--config', config, '--plugin-dir', join(ROOT, 'plugins'), '--log-level', 'warn'],
-    { stdio: ['ignore', 'pipe', 'inherit'] });
+  // Run through its shebang, as an admin runs it (node 24 is first in PATH under npm/npx).
+  const agent = spawn(join(ROOT, 'dist/cli/agent.js'), [ '--config', config, '--plugin-dir', join(ROOT, 'plugins'), '--log-level', 'warn'],
+    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, PATH: `${join(ROOT, 'node_modules/.bin')}:${process.env.PATH}` } });
   try {
     // The listener comes up before the first reconcile; its port is in /proc/net/tcp, simpler: ask ss.
     let port = 0;
