@@ -1,6 +1,7 @@
 // Builds task dirs in a test spool the way the worker writes them: files written to `<name>.tmp`
 // and renamed into place, the log appended.
 
+import { randomInt } from 'node:crypto';
 import { appendFile, mkdir, mkdtemp, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -74,4 +75,13 @@ export async function createTestSpool(): Promise<TestSpool> {
     },
     cleanup: () => rm(root, { recursive: true, force: true }),
   };
+}
+
+/**
+ * A 12-digit task id no other test uses: test files run in parallel, and the agent and the
+ * effects look at every worker process on the host, so two files with the same id would see
+ * each other's workers.
+ */
+export function uniqueTaskId(): string {
+  return `9${String(randomInt(1e11)).padStart(11, '0')}`;
 }
