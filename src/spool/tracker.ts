@@ -17,6 +17,7 @@ import type { Logger } from '../log.js';
 import { findWorkers, isAlive, listProcesses, type WorkerProcess } from './proc.js';
 import { classifySpoolEntry, listSpool } from './spool-entries.js';
 import { isFinished, TASK_STATES, taskDurationSeconds, taskState, type TaskState } from './state.js';
+import { readTasks } from './read-tasks.js';
 import { readTask, type TaskSnapshot } from './task.js';
 
 export interface TrackedTask {
@@ -179,12 +180,18 @@ export class SpoolTracker extends EventEmitter<TrackerEvents> {
     for (const id of this.tasks.keys()) {
       if (!present.has(id)) this.apply(id, undefined, source);
     }
-    await forEachLimited(ids, READ_CONCURRENCY, async (id) => {
-      const known = this.tasks.get(id);
-      // A finished task changes only by touching its dir (mtime); skip re-reading it otherwise.
-      if (known && isFinished(known.state) && !(await this.mtimeChanged(known))) return;
-      await this.refresh(id, source, workers);
-    });
+    if (!this.ready) {
+      // The inventory: nothing else reads or watches tasks yet, so all of them are read at once.
+      const snapshots = await readTasks(this.options.saveDir, ids);
+      for (const id of ids) this.apply(id, snapshots.get(id), source, workers);
+    } else {
+      await forEachLimited(ids, READ_CONCURRENCY, async (id) => {
+        const known = this.tasks.get(id);
+        // A finished task changes only by touching its dir (mtime); skip re-reading it otherwise.
+        if (known && isFinished(known.state) && !(await this.mtimeChanged(known))) return;
+        await this.refresh(id, source, workers);
+      });
+    }
     this.lastReconcileMs = this.now();
   }
 

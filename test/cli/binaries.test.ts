@@ -34,7 +34,7 @@ describe('retrace-server-agent', () => {
     await writeTask(spool.saveDir, '123456789', { status: 6, finishedTime: 1, backtrace: 'x' });
     await mkdir(join(spool.root, 'gpg'));
     const config = await spool.writeConfig();
-    const child = spawn(process.execPath, ['--import', join(ROOT, 'test/support/ts-loader.mjs'), join(ROOT, 'src/cli/agent.ts'),
+    const child = spawn(process.execPath, ['--import', join(ROOT, 'scripts/ts-loader.mjs'), join(ROOT, 'src/cli/agent.ts'),
       '--config', config, '--plugin-dir', join(ROOT, 'plugins'), '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     const records: Array<Record<string, unknown>> = [];

@@ -220,7 +220,7 @@ describe('readTask on odd entries', () => {
     const unreadableDir = makeTask('16', { status: '6' });
     chmodSync(unreadableDir, 0);
     const taskModule = fileURLToPath(new URL('../../src/spool/task.ts', import.meta.url));
-    const tsLoader = fileURLToPath(new URL('../support/ts-loader.mjs', import.meta.url));
+    const tsLoader = fileURLToPath(new URL('../../scripts/ts-loader.mjs', import.meta.url));
     const script = `
       const { readTask } = await import(${JSON.stringify(taskModule)});
       const [file, dir] = [await readTask(process.argv[1], '15'), await readTask(process.argv[1], '16')];

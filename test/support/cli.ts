@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const LOADER = join(ROOT, 'test', 'support', 'ts-loader.mjs');
+const LOADER = join(ROOT, 'scripts', 'ts-loader.mjs');
 
 export interface CliResult {
   readonly code: number | null;

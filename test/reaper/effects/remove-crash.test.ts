@@ -9,7 +9,7 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import { recoverTrash, TRASH_DIR } from '../../../src/reaper/effects/trash.js';
 import { createEffectsEnv, listTree, uniqueTaskId, type EffectsEnv } from '../fixtures/effects.js';
 
-const LOADER = fileURLToPath(new URL('../../support/ts-loader.mjs', import.meta.url));
+const LOADER = fileURLToPath(new URL('../../../scripts/ts-loader.mjs', import.meta.url));
 const CHILD = fileURLToPath(new URL('../fixtures/remove-tasks.mjs', import.meta.url));
 const IDS = Array.from({ length: 5 }, uniqueTaskId);
 // Enough files that deleting one task takes long enough to be caught in the middle.

@@ -1,7 +1,7 @@
 // Lets Node 24 run this project's TypeScript sources directly (its built-in type stripping), for
 // tests and benchmarks that spawn a CLI or a child process: our imports name `./x.js`, which
 // tsc maps to `./x.ts`; this hook does the same at run time.
-// Use: node --import ./test/support/ts-loader.mjs src/cli/agent.ts
+// Use: node --import ./scripts/ts-loader.mjs src/cli/agent.ts
 import { registerHooks } from 'node:module';
 
 registerHooks({
