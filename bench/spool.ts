@@ -156,6 +156,7 @@ w.on('ready', () => {
 }
 
 buildSpool();
+if (RUNS === 0) process.exit(0); // only build the spool (bench/cleanup.ts uses it)
 const config = writeConfig();
 const workers = startWorkers();
 try {

@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
 import type { SpoolTracker, TrackedTask } from '../spool/tracker.js';
+import { ACTION_CONCURRENCY } from './pass.js';
 import { performReapAction, type ReapResult } from './perform.js';
 import type { ReapContext } from './effects/context.js';
 import { nextReapAction, type ReapPolicy } from './rules.js';
@@ -20,7 +21,7 @@ export interface ReapSchedulerOptions {
   policy(): ReapPolicy;
   context(): ReapContext;
   readonly log: Logger;
-  /** Effects in flight at once: removals are I/O-bound, 1,000 due tasks must not run one by one. */
+  /** Effects in flight at once (default ACTION_CONCURRENCY): 1,000 due tasks must not run one by one. */
   readonly concurrency?: number;
   readonly now?: () => number;
 }
@@ -92,7 +93,7 @@ export class ReapScheduler extends EventEmitter<SchedulerEvents> {
   }
 
   private drain(): void {
-    const limit = this.options.concurrency ?? 8;
+    const limit = this.options.concurrency ?? ACTION_CONCURRENCY;
     while (this.running.size < limit && this.queue.length > 0) {
       const id = this.queue.shift() as string;
       this.queued.delete(id);

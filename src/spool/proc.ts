@@ -63,6 +63,22 @@ export async function listProcesses(procRoot = DEFAULT_PROC_ROOT): Promise<Proce
 }
 
 /** Processes running `<…>/<workerCommand> <id> …`; only the base name of workerCommand counts. */
+const scansInFlight = new Map<string, Promise<ProcessInfo[]>>();
+
+/**
+ * The process list, shared with every caller that asks while one scan is running: a reaper pass
+ * checking 2,000 tasks for live workers at once reads /proc a few hundred times instead of 2,000.
+ * A finished scan is never reused, so a caller never sees the table from before it asked by more
+ * than one scan's duration.
+ */
+export function sharedProcessScan(procRoot = DEFAULT_PROC_ROOT): Promise<ProcessInfo[]> {
+  const running = scansInFlight.get(procRoot);
+  if (running) return running;
+  const scan = listProcesses(procRoot).finally(() => scansInFlight.delete(procRoot));
+  scansInFlight.set(procRoot, scan);
+  return scan;
+}
+
 export function findWorkers(processes: readonly ProcessInfo[], workerCommand: string): WorkerProcess[] {
   const command = path.basename(workerCommand);
   const workers: WorkerProcess[] = [];

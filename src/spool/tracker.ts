@@ -13,6 +13,7 @@ import { EventEmitter } from 'node:events';
 import { watch as watchDir, type FSWatcher as DirWatcher } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import { watch, type FSWatcher } from 'chokidar';
+import { forEachLimited } from '../each-limited.js';
 import type { Logger } from '../log.js';
 import { findWorkers, isAlive, listProcesses, type WorkerProcess } from './proc.js';
 import { classifySpoolEntry, listSpool } from './spool-entries.js';
@@ -318,15 +319,3 @@ function sameSnapshot(a: TaskSnapshot, b: TaskSnapshot): boolean {
     ? a.crashFiles.join('\0') === b.crashFiles.join('\0')
     : a[key] === b[key]);
 }
-
-async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lane = async (): Promise<void> => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await fn(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-}
-

@@ -4,7 +4,7 @@
 // No kill(-pgid): a worker that did not setpgrp shares its group with whoever started it.
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import { descendants, findWorkers, isAlive, listProcesses, type ProcessInfo, type WorkerProcess } from '../../spool/proc.js';
+import { descendants, findWorkers, isAlive, listProcesses, sharedProcessScan, type ProcessInfo, type WorkerProcess } from '../../spool/proc.js';
 import { assertTaskId, failed, succeeded, type EffectOutcome, type ReapContext } from './context.js';
 
 export interface KillOptions {
@@ -19,9 +19,9 @@ const POLL_MS = 50;
 // After SIGKILL a process is gone within milliseconds unless stuck in the kernel (D state).
 const SIGKILL_WAIT_MS = 5_000;
 
-/** The task's live workers. */
+/** The task's live workers (from a process scan shared with concurrent callers). */
 export async function liveWorkers(taskId: string, ctx: ReapContext): Promise<WorkerProcess[]> {
-  return findWorkers(await listProcesses(ctx.procRoot), ctx.workerCommand).filter((worker) => worker.taskId === taskId);
+  return findWorkers(await sharedProcessScan(ctx.procRoot), ctx.workerCommand).filter((worker) => worker.taskId === taskId);
 }
 
 /** SIGTERM to the task's worker and its descendants; after killGraceMs, SIGKILL to what is left. */
