@@ -2,7 +2,8 @@
 // Measures start → healthy, RSS, inotify watches, idle CPU, how fast a new task and a status change
 // show in /metrics, and GET /metrics latency; then chokidar watching the spool at depth 1 as the
 // baseline. Run after `npm run build`:  node bench/spool.ts [--tasks N] [--runs N]
-// The spool is built once under /tmp (ext4 here, not tmpfs) and reused.
+// The spool is built once under /tmp (ext4 here, not tmpfs) and reused. The config keeps upstream's
+// default DeleteTaskAfter/DeleteFailedTaskAfter, so every task has a rule due days ahead.
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
@@ -42,7 +43,7 @@ function buildSpool(): void {
 
 function writeConfig(): string {
   const path = join(BENCH_DIR, 'retrace-server.conf');
-  writeFileSync(path, `[retrace]\nSaveDir = ${SAVE_DIR}\nLogDir = ${join(BENCH_DIR, 'log')}\nDeleteTaskAfter = 0\nDeleteFailedTaskAfter = 0\n`
+  writeFileSync(path, `[retrace]\nSaveDir = ${SAVE_DIR}\nLogDir = ${join(BENCH_DIR, 'log')}\n`
     + `[agent]\nListenAddress = 127.0.0.1:0\nGpgDir = ${join(BENCH_DIR, 'gpg')}\nLockDir = ${BENCH_DIR}\n`
     + `MockRootDir = ${join(BENCH_DIR, 'mock')}\nMockCacheDir = ${join(BENCH_DIR, 'mock-cache')}\n`);
   return path;

@@ -1,6 +1,6 @@
-// Runs the reaper rules at the moment they become due: one timer per task with a due action,
-// re-armed whenever the tracker reports a change. When a timer fires the task is re-read from
-// disk and the rules are asked again before anything is touched.
+// Runs the reaper rules at the moment they become due: every task's next due time sits in one
+// queue behind one timer, re-armed whenever the tracker reports a change. When a task falls due it
+// is re-read from disk and the rules are asked again before anything is touched.
 
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
@@ -8,6 +8,7 @@ import type { SpoolTracker, TrackedTask } from '../spool/tracker.js';
 import { ACTION_CONCURRENCY } from './pass.js';
 import { performReapAction, type ReapResult } from './perform.js';
 import type { ReapContext } from './effects/context.js';
+import { DueQueue } from './due-queue.js';
 import { nextReapAction, type ReapPolicy } from './rules.js';
 
 export interface SchedulerEvents {
@@ -32,7 +33,9 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class ReapScheduler extends EventEmitter<SchedulerEvents> {
   private readonly options: ReapSchedulerOptions;
-  private readonly timers = new Map<string, { timer: NodeJS.Timeout; dueMs: number }>();
+  private readonly dueQueue = new DueQueue();
+  private timer: NodeJS.Timeout | undefined;
+  private timerDueMs: number | undefined;
   private readonly queue: string[] = [];
   private readonly queued = new Set<string>();
   private readonly running = new Map<string, Promise<void>>();
@@ -57,32 +60,43 @@ export class ReapScheduler extends EventEmitter<SchedulerEvents> {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const { timer } of this.timers.values()) clearTimeout(timer);
-    this.timers.clear();
+    clearTimeout(this.timer);
     this.queue.length = 0;
     await Promise.all(this.running.values());
   }
 
-  /** Number of tasks with an armed timer. */
+  /** Number of tasks with a due time queued. */
   get armed(): number {
-    return this.timers.size;
+    return this.dueQueue.size;
   }
 
   private arm(id: string, task: TrackedTask | undefined): void {
     if (this.stopped) return;
     const action = task && nextReapAction(task, this.options.policy());
-    const existing = this.timers.get(id);
-    if (existing && existing.dueMs === action?.dueMs) return;
-    if (existing) clearTimeout(existing.timer);
-    this.timers.delete(id);
-    if (!action) return;
-    const delay = Math.min(Math.max(0, action.dueMs - this.now()), MAX_TIMER_MS);
-    const timer = setTimeout(() => {
-      this.timers.delete(id);
-      this.enqueue(id);
+    this.schedule(id, action?.dueMs);
+  }
+
+  /** Queues `id` at `dueMs` (undefined: nothing due) and keeps the one timer on the earliest. */
+  private schedule(id: string, dueMs: number | undefined): void {
+    if (dueMs === this.dueQueue.dueMs(id)) return;
+    if (dueMs === undefined) this.dueQueue.delete(id);
+    else this.dueQueue.set(id, dueMs);
+    this.resetTimer();
+  }
+
+  private resetTimer(): void {
+    const next = this.dueQueue.peek();
+    if (next === this.timerDueMs || this.stopped) return;
+    clearTimeout(this.timer);
+    this.timerDueMs = next;
+    if (next === undefined) return;
+    const delay = Math.min(Math.max(0, next - this.now()), MAX_TIMER_MS);
+    this.timer = setTimeout(() => {
+      this.timerDueMs = undefined;
+      for (const id of this.dueQueue.takeDue(this.now())) this.enqueue(id);
+      this.resetTimer();
     }, delay);
-    timer.unref();
-    this.timers.set(id, { timer, dueMs: action.dueMs });
+    this.timer.unref();
   }
 
   private enqueue(id: string): void {
@@ -132,14 +146,6 @@ export class ReapScheduler extends EventEmitter<SchedulerEvents> {
   }
 
   private retryLater(id: string, delayMs: number): void {
-    if (this.stopped) return;
-    const existing = this.timers.get(id);
-    if (existing) clearTimeout(existing.timer);
-    const timer = setTimeout(() => {
-      this.timers.delete(id);
-      this.enqueue(id);
-    }, delayMs);
-    timer.unref();
-    this.timers.set(id, { timer, dueMs: this.now() + delayMs });
+    if (!this.stopped) this.schedule(id, this.now() + delayMs);
   }
 }
