@@ -1,12 +1,28 @@
 #!/usr/bin/env node
-// retrace-server-reposync DIST VER ARCH: mirrors one release's repos into RepoDir (SPEC §7).
+// retrace-server-reposync DIST VER ARCH: mirrors one release's repos into RepoDir (SPEC §7), with upstream's steps
+// and exit codes: 0 ok, 1 unknown distribution, 2 another sync holds the lock, 3 lock could not be set, 4 createrepo
+// failed, 5 (new) a repo had no working mirror, 6 privilege drop failed.
+//
+// Run as root it drops to `retrace:<AuthGroup>` first, as upstream does. RETRACE_SERVER_TESTING=1 skips that, as it
+// skips upstream's uid checks: the test suite runs as root on machines without a `retrace` user.
 
-import { loadConfig, resolveConfigPath } from '../config/config.js';
-import { loadPlugins, resolvePluginDir } from '../plugins/load.js';
+import { execa } from 'execa';
+import pretty from 'pino-pretty';
+import { pino } from 'pino';
+import { loadConfig, resolveConfigPath, type RetraceServerConfig } from '../config/config.js';
+import type { Logger } from '../log.js';
 import { canonicalArch } from '../plugins/arch.js';
+import { loadPlugins, resolvePluginDir } from '../plugins/load.js';
+import { releaseName, type ReleaseId } from '../plugins/release.js';
+import { releaseLayout } from '../reposync/layout.js';
+import { ReposyncExit, syncRelease } from '../reposync/sync-release.js';
 import { CONFIG_OPTION_HELP, createProgram, die, PLUGIN_DIR_OPTION_HELP } from './program.js';
 
 const NAME = 'retrace-server-reposync';
+const USER = 'retrace';
+// After the first SIGTERM/SIGINT the run stops at the next safe point; if it has not ended by then, exit anyway
+// (the lock then names a dead process and the next run takes it over).
+const STOP_GRACE_MS = 10_000;
 
 const program = createProgram(NAME, 'Synchronize the local repository of one release; old package versions are kept')
   .argument('<distribution>', 'distribution plugin name, e.g. fedora')
@@ -14,17 +30,81 @@ const program = createProgram(NAME, 'Synchronize the local repository of one rel
   .argument('<architecture>', 'architecture, e.g. x86_64 (i686 becomes i386)')
   .option('-c, --config <file>', CONFIG_OPTION_HELP)
   .option('--plugin-dir <dir>', PLUGIN_DIR_OPTION_HELP)
-  .option('-v, --verbose', 'more output; twice shows rsync and createrepo output', (_v, count: number) => count + 1, 0)
+  .option('-v, --verbose', 'more output; twice shows createrepo output', (_v, count: number) => count + 1, 0)
   .parse();
 
 const opts = program.opts<{ config?: string; pluginDir?: string; verbose: number }>();
 const [distribution = '', version = '', arch = ''] = program.args;
+const release: ReleaseId = { distribution, version, arch: canonicalArch(arch) };
 
+let config: RetraceServerConfig;
 try {
-  loadConfig(resolveConfigPath(opts.config));
+  config = loadConfig(resolveConfigPath(opts.config));
 } catch (err) {
   die(NAME, (err as Error).message);
 }
+const log = createCliLogger(opts.verbose);
+
+if (config.retrace.useFafPackages) {
+  // Upstream hands the whole job to the FAF tool: no privilege drop, plugin or lock.
+  const outputDir = releaseLayout(config.retrace.repoDir, release).targetDir;
+  const faf = await execa('retrace-server-reposync-faf', [distribution, version, release.arch, '--outputdir', outputDir], { stdio: 'inherit', reject: false });
+  process.exit(faf.exitCode ?? 1);
+}
+
+dropPrivileges(config.retrace.authGroup, log);
+
+const controller = new AbortController();
+let stopSignal: NodeJS.Signals | undefined;
+const onSignal = (signal: NodeJS.Signals): void => {
+  if (stopSignal) process.exit(exitCodeOf(signal));
+  stopSignal = signal;
+  log.warn(`${signal}: stopping; nothing partial is left in Packages/`);
+  controller.abort();
+  setTimeout(() => process.exit(exitCodeOf(signal)), STOP_GRACE_MS).unref();
+};
+process.on('SIGTERM', onSignal);
+process.on('SIGINT', onSignal);
+
 const plugins = await loadPlugins(resolvePluginDir(opts.pluginDir));
-if (!plugins.plugins.some((p) => p.distribution === distribution)) die(NAME, `Unknown distribution: '${distribution}'`, 1);
-die(NAME, `synchronizing ${distribution}-${version}-${canonicalArch(arch)} is not available in this version yet`, 4);
+for (const error of plugins.errors) log.debug(`plugin skipped: ${error.message}`);
+try {
+  const outcome = await syncRelease({ config, plugins: plugins.plugins, release, log, signal: controller.signal });
+  if (outcome.exitCode === ReposyncExit.OK && !outcome.aborted) log.info(outcome.message);
+  else log.error(outcome.message);
+  process.exit(stopSignal ? exitCodeOf(stopSignal) : outcome.exitCode);
+} catch (err) {
+  log.error(`synchronizing ${releaseName(release)} failed: ${(err as Error).stack ?? String(err)}`);
+  process.exit(1);
+}
+
+/** upstream: setgid(AuthGroup), then setuid(retrace); any failure is exit 6. Supplementary groups go too. */
+function dropPrivileges(group: string, logger: Logger): void {
+  if (process.getuid?.() !== 0 || process.env.RETRACE_SERVER_TESTING === '1') return;
+  try {
+    process.setgroups?.([group]);
+    process.setgid?.(group);
+    process.setuid?.(USER);
+  } catch (err) {
+    logger.error(`Failed to set privileges to '${USER}:${group}': ${(err as Error).message}`);
+    process.exit(ReposyncExit.PRIVILEGES);
+  }
+  logger.info(`Privileges set to '${USER}:${group}'.`);
+}
+
+/** Plain `LEVEL: message` lines on stderr as upstream's logging printed them; -v debug, -vv also tool output. */
+function createCliLogger(verbose: number): Logger {
+  const level = verbose >= 2 ? 'trace' : verbose === 1 ? 'debug' : 'info';
+  const destination = pretty({
+    destination: 2,
+    sync: true,
+    colorize: process.stderr.isTTY === true,
+    ignore: 'pid,hostname,time,name,svc',
+    singleLine: true,
+  });
+  return pino({ level, base: {} }, destination);
+}
+
+function exitCodeOf(signal: NodeJS.Signals): number {
+  return signal === 'SIGINT' ? 130 : 143;
+}

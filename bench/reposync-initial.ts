@@ -1,0 +1,177 @@
+// Benchmark: initial sync of one repo over HTTP through syncFromMirror (SPEC §13: with every signature verified
+// ≤ 2× raw parallel curl; without signature checks ≥ 2× faster than `dnf reposync`), plus the no-op re-sync.
+//
+//   cd /work/main && npx node bench/reposync-initial.ts [--packages DIR] [--keys DIR] [--runs 5]
+//
+// The mirror is nginx (from a temp config on 127.0.0.1) serving a createrepo_c repo of the 2,000 signed packages
+// bench/verify-rpm.ts leaves in /tmp/retrace-bench-verify-rpm (run that first); everything lives on tmpfs. Rows run
+// interleaved, each into a fresh target; medians.
+import { execFile, spawn } from 'node:child_process';
+import { chmod, cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { registerHooks } from 'node:module';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { parseArgs, promisify } from 'node:util';
+import { pino } from 'pino';
+
+registerHooks({
+  resolve(specifier, context, nextResolve) {
+    try {
+      return nextResolve(specifier, context);
+    } catch (error) {
+      if (!specifier.startsWith('.') || !specifier.endsWith('.js')) throw error;
+      return nextResolve(`${specifier.slice(0, -3)}.ts`, context);
+    }
+  },
+});
+
+const { syncFromMirror } = await import('../src/reposync/mirror-sync.js');
+const { parseRepoOptions } = await import('../src/reposync/repo-options.js');
+const { loadKeyring } = await import('../src/gpg/keyring.js');
+const { verifyRpm } = await import('../src/rpm/verify.js');
+type PackageVerdict = import('../src/reposync/types.js').PackageVerdict;
+
+const { values: args } = parseArgs({
+  options: {
+    packages: { type: 'string', default: '/tmp/retrace-bench-verify-rpm/rpms' },
+    keys: { type: 'string', default: '/tmp/retrace-bench-verify-rpm/keys' },
+    runs: { type: 'string', default: '5' },
+  },
+});
+const RUNS = Number(args.runs);
+const run = promisify(execFile);
+
+const root = await mkdtemp('/dev/shm/reposync-initial-');
+// nginx's worker runs as nobody.
+await chmod(root, 0o755);
+const nginx = { stop: async () => {} };
+try {
+  const served = path.join(root, 'served');
+  await cp(path.resolve(args.packages), path.join(served, 'Packages'), { recursive: true });
+  await run('createrepo_c', ['--quiet', '--no-database', served]);
+  const names = (await readdir(path.join(served, 'Packages'))).filter((name) => name.endsWith('.rpm'));
+  const port = await freePort();
+  Object.assign(nginx, await startNginx(root, served, port));
+  const mirror = `http://127.0.0.1:${port}/`;
+
+  const keyring = await loadKeyring({ gpgDir: path.resolve(args.keys) });
+  const verify = async (file: string): Promise<PackageVerdict> => {
+    const result = await verifyRpm(file, keyring);
+    return result.ok ? { ok: true } : result;
+  };
+  const accept = async (): Promise<PackageVerdict> => ({ ok: true });
+  const { options } = parseRepoOptions([], { gpgcheck: true }, 'bench');
+  const log = pino({ level: 'warn' });
+
+  let target = 0;
+  const freshTarget = async (): Promise<string> => {
+    const dir = path.join(root, `target-${target++}`);
+    await mkdir(path.join(dir, 'Packages'), { recursive: true });
+    return dir;
+  };
+  const contextFor = (dir: string, verifyPackage: (file: string) => Promise<PackageVerdict>) => ({
+    release: { distribution: 'bench', version: '1', arch: 'x86_64' },
+    packagesDir: path.join(dir, 'Packages'),
+    stagingDir: path.join(dir, 'staging'),
+    quarantineDir: path.join(dir, 'quarantine'),
+    stateDir: path.join(dir, 'state'),
+    options,
+    verifyPackage,
+    log,
+    signal: new AbortController().signal,
+  });
+  const sync = async (dir: string, verifyPackage: (file: string) => Promise<PackageVerdict>): Promise<number> => {
+    const started = performance.now();
+    const result = await syncFromMirror(mirror, contextFor(dir, verifyPackage));
+    const seconds = (performance.now() - started) / 1000;
+    if (!result.ok || (!result.unchanged && result.admitted !== names.length)) throw new Error(`sync: ${result.detail}`);
+    return seconds;
+  };
+  const curl = async (): Promise<number> => {
+    const dir = await freshTarget();
+    const config = names.map((name) => `url = "${mirror}Packages/${name}"\noutput = "${path.join(dir, 'Packages', name)}"`).join('\n');
+    await writeFile(path.join(dir, 'curl.cfg'), config);
+    const started = performance.now();
+    await run('curl', ['-q', '-sS', '--fail', '--parallel', '--parallel-max', '3', '-K', path.join(dir, 'curl.cfg')]);
+    return (performance.now() - started) / 1000;
+  };
+  const dnf = async (): Promise<number> => {
+    const dir = await freshTarget();
+    const started = performance.now();
+    await run('dnf', ['reposync', '-q', '--repofrompath', `bench,${mirror}`, '--repo', 'bench', '--norepopath', '--setopt', 'bench.gpgcheck=0', '-p', path.join(dir, 'Packages')], { maxBuffer: 64 << 20 });
+    return (performance.now() - started) / 1000;
+  };
+
+  const noopTarget = await freshTarget();
+  console.error(`initial sync, no signature checks: ${(await sync(noopTarget, accept)).toFixed(3)} s`);
+  const rows = new Map<string, { target: string; times: number[] }>([
+    ['raw curl, 3 parallel connections (the floor)', { target: '', times: [] }],
+    ['syncFromMirror, every signature verified', { target: '≤ 2× curl', times: [] }],
+    ['syncFromMirror, no signature checks', { target: '≥ 2× faster than dnf', times: [] }],
+    ['dnf reposync (no gpgcheck)', { target: '', times: [] }],
+    ['syncFromMirror no-op re-sync (repomd unchanged)', { target: '≤ 0.15', times: [] }],
+  ]);
+  const add = (label: string, seconds: number): void => {
+    console.error(`${label}: ${seconds.toFixed(3)} s`);
+    rows.get(label)?.times.push(seconds);
+  };
+  const dnfWorks = await dnf().then(() => true, (error: Error) => (console.log(`dnf reposync skipped: ${error.message.split('\n')[0]}`), false));
+  for (let round = 0; round < RUNS; round++) {
+    add('raw curl, 3 parallel connections (the floor)', await curl());
+    add('syncFromMirror, every signature verified', await sync(await freshTarget(), verify));
+    add('syncFromMirror, no signature checks', await sync(await freshTarget(), accept));
+    if (dnfWorks) add('dnf reposync (no gpgcheck)', await dnf());
+    add('syncFromMirror no-op re-sync (repomd unchanged)', await sync(noopTarget, accept));
+    // Targets of finished rounds only cost tmpfs memory.
+    for (const entry of await readdir(root)) if (entry.startsWith('target-') && entry !== path.basename(noopTarget)) await rm(path.join(root, entry), { recursive: true });
+  }
+  console.log(`${names.length} packages (${args.packages}) over loopback nginx onto tmpfs, node ${process.version}, ${RUNS} interleaved runs`);
+  console.log('');
+  console.log('| what | median s | target |');
+  console.log('|---|---:|---|');
+  for (const [label, { target, times }] of rows) if (times.length > 0) console.log(`| ${label} | ${median(times).toFixed(3)} | ${target} |`);
+} finally {
+  await nginx.stop();
+  await rm(root, { recursive: true, force: true });
+}
+
+function median(values: readonly number[]): number {
+  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function startNginx(root: string, served: string, port: number): Promise<{ stop: () => Promise<void> }> {
+  const dir = path.join(root, 'nginx');
+  await mkdir(dir);
+  const conf = path.join(dir, 'nginx.conf');
+  await writeFile(conf, [
+    'daemon off;', 'worker_processes 1;', `pid ${dir}/nginx.pid;`, `error_log ${dir}/error.log;`,
+    'events { worker_connections 256; }',
+    `http { access_log off; sendfile on; tcp_nopush on; client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy;`,
+    `  fastcgi_temp_path ${dir}/fastcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;`,
+    `  server { listen 127.0.0.1:${port}; root ${served}; } }`, '',
+  ].join('\n'));
+  const child = spawn('nginx', ['-c', conf, '-p', dir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill();
+    await exited;
+  };
+  for (let tries = 0; ; tries++) {
+    const status = await fetch(`http://127.0.0.1:${port}/repodata/repomd.xml`).then((r) => r.status, () => 0);
+    if (status === 200) return { stop };
+    if (tries > 100) {
+      await stop();
+      throw new Error(`nginx did not serve the repo (last status ${status})`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

@@ -1,0 +1,142 @@
+// The one way a package enters Packages/ (SPEC §7.3): whole and verified in the staging dir first, then a hard link
+// that cannot replace anything, so a half-written file or an overwrite of a kept version is never visible.
+import { constants } from 'node:fs';
+import { copyFile, link, lstat, mkdir, open, rename, unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Checksum } from '../repomd.js';
+import type { MirrorSyncContext, MirrorSyncResult, RejectedPackage, RejectReason } from '../types.js';
+import { ChecksumCache, hashFile } from './checksum-cache.js';
+
+const RPM_LEAD_MAGIC = Buffer.from([0xed, 0xab, 0xee, 0xdb]);
+
+/** How a package already in Packages/ compares with one a mirror offers under the same name. */
+export type Presence = 'missing' | 'same' | { readonly differs: string };
+
+/** Counts and refusals of one mirror run, and the admission steps that update them. */
+export class Admission {
+  readonly #ctx: MirrorSyncContext;
+  readonly #mirror: string;
+  readonly #cache: ChecksumCache;
+  admitted = 0;
+  bytes = 0;
+  readonly rejected: RejectedPackage[] = [];
+
+  private constructor(ctx: MirrorSyncContext, mirror: string, cache: ChecksumCache) {
+    this.#ctx = ctx;
+    this.#mirror = mirror;
+    this.#cache = cache;
+  }
+
+  static async start(ctx: MirrorSyncContext, mirror: string): Promise<Admission> {
+    await Promise.all([ctx.packagesDir, ctx.stagingDir, ctx.stateDir].map((dir) => mkdir(dir, { recursive: true })));
+    return new Admission(ctx, mirror, await ChecksumCache.load(ctx.stateDir));
+  }
+
+  /**
+   * Compares Packages/<name> with what a mirror lists: size first, then the checksum, read only when the size
+   * matches (and cached). Without a checksum (rsync, local dir) equal size and mtime count as the same, as rsync's
+   * own quick check does; otherwise the contents are compared with `other`.
+   */
+  async presence(name: string, size: number, checksum: Checksum | undefined, other?: string): Promise<Presence> {
+    const file = path.join(this.#ctx.packagesDir, name);
+    const stats = await lstat(file).catch(() => undefined);
+    if (stats === undefined) return 'missing';
+    if (!stats.isFile()) return { differs: `Packages/${name} is not a regular file` };
+    if (stats.size !== size) return { differs: `Packages/${name} has ${stats.size} bytes, the mirror's ${size}` };
+    if (checksum !== undefined) {
+      const present = await this.#cache.digest(name, file, stats, checksum.type);
+      return present === checksum.value ? 'same' : { differs: `Packages/${name} has ${checksum.type} ${present}, the mirror's ${checksum.value}` };
+    }
+    if (other === undefined) return 'same';
+    const otherStats = await lstat(other);
+    if (otherStats.mtimeMs === stats.mtimeMs) return 'same';
+    const [mine, theirs] = await Promise.all([this.#cache.digest(name, file, stats, 'sha256'), hashFile(other, 'sha256')]);
+    return mine === theirs ? 'same' : { differs: `Packages/${name} holds other contents (sha256 ${mine}, the mirror's ${theirs})` };
+  }
+
+  /**
+   * Verifies `staged` (whole, and already checked against `checksum` when the metadata gave one) and links it in
+   * as Packages/<name>. A package refused, or different from one already there under that name, is quarantined:
+   * a re-signed package with the same NEVRA never replaces the kept one. Returns whether it was admitted.
+   */
+  async admit(staged: string, name: string, checksum: Checksum | undefined): Promise<boolean> {
+    const stats = await lstat(staged);
+    const existing = await this.presence(name, stats.size, checksum, staged);
+    if (existing === 'same') {
+      await unlink(staged);
+      return false;
+    }
+    if (existing !== 'missing') return this.#refuse(name, 'checksum_mismatch', `${existing.differs}; kept it`, staged);
+    if (!(await hasRpmLead(staged))) return this.#refuse(name, 'corrupt', 'no RPM lead magic at the start of the file', staged);
+    const verdict = await this.#ctx.verifyPackage(staged);
+    if (!verdict.ok) return this.#refuse(name, verdict.reason, verdict.detail, staged);
+
+    const final = path.join(this.#ctx.packagesDir, name);
+    try {
+      await link(staged, final);
+    } catch (error) {
+      // Someone else (another mirror's record, a second run) put it there since we looked: compare again.
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      return this.admit(staged, name, checksum);
+    }
+    await unlink(staged);
+    if (checksum !== undefined) this.#cache.remember(name, stats, checksum);
+    this.admitted++;
+    this.bytes += stats.size;
+    this.#ctx.log.debug({ file: name, mirror: this.#mirror }, 'package admitted');
+    return true;
+  }
+
+  /** Records a refusal; moves the staged file (if any) into quarantine next to a `<file>.reason.json`. */
+  async refuse(name: string, reason: RejectReason, detail: string, staged?: string): Promise<void> {
+    await this.#refuse(name, reason, detail, staged);
+  }
+
+  async #refuse(name: string, reason: RejectReason, detail: string, staged: string | undefined): Promise<false> {
+    this.rejected.push({ file: name, reason, detail });
+    this.#ctx.log.warn({ file: name, reason, detail, mirror: this.#mirror }, 'package refused');
+    const dir = this.#ctx.quarantineDir;
+    await mkdir(dir, { recursive: true });
+    // A refused name may come straight from hostile metadata (`../x`, NUL, …): only a tamed copy names files.
+    const local = quarantineName(name);
+    if (staged !== undefined) await moveFile(staged, path.join(dir, local));
+    const record = { file: name, reason, detail, mirror: this.#mirror, time: new Date().toISOString() };
+    await writeFile(path.join(dir, `${local}.reason.json`), `${JSON.stringify(record, null, 2)}\n`);
+    return false;
+  }
+
+  /** Saves the checksum cache; call once at the end of a run, also a failed one. */
+  async finish(): Promise<void> {
+    await this.#cache.save();
+  }
+
+  result(ok: boolean, detail: string, unchanged = false): MirrorSyncResult {
+    return { ok, detail, admitted: this.admitted, bytes: this.bytes, rejected: [...this.rejected], unchanged };
+  }
+}
+
+function quarantineName(name: string): string {
+  const tamed = name.replace(/[^\w.+~^-]/g, '_').replace(/^\.+/, '_').slice(0, 200);
+  return tamed === '' ? '_' : tamed;
+}
+
+async function hasRpmLead(file: string): Promise<boolean> {
+  const handle = await open(file, constants.O_RDONLY);
+  try {
+    const { buffer, bytesRead } = await handle.read(Buffer.alloc(RPM_LEAD_MAGIC.length), 0, RPM_LEAD_MAGIC.length, 0);
+    return bytesRead === RPM_LEAD_MAGIC.length && buffer.equals(RPM_LEAD_MAGIC);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The quarantine dir may be on another filesystem than staging. */
+async function moveFile(from: string, to: string): Promise<void> {
+  try {
+    await rename(from, to);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+    await copyFile(from, to);
+    await unlink(from);
+  }
+}

@@ -1,0 +1,223 @@
+// Sync from a mirror that publishes repodata (http(s), ftp): repomd.xml → primary → download what is missing.
+//
+// Decisions:
+// - The last repomd.xml of each mirror is kept in the state dir only after a run that left nothing to retry; the
+//   next run that gets the same bytes returns `unchanged` without parsing anything (SPEC §13).
+// - A package that cannot be downloaded after its retries counts as 'download_failed' and makes the mirror
+//   ok: false, so the orchestrator tries the next mirror, which then fetches only what is still missing. Refusals
+//   after a whole download (checksum, signature) leave the mirror ok.
+// - A name already in Packages/ with other contents is never downloaded again nor replaced; it is reported as
+//   'checksum_mismatch' (no file to quarantine, only the reason).
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { decompressStream } from '../decompress.js';
+import { packageFileName } from '../package-location.js';
+import { parsePrimary } from '../primary.js';
+import { parseRepomd, RepoMetadataError, type Checksum, type RepomdEntry } from '../repomd.js';
+import type { MirrorSyncContext, MirrorSyncResult, RepoOptions } from '../types.js';
+import { Admission } from './admit.js';
+import { hashFile } from './checksum-cache.js';
+import { RemoteError, type Remote } from './remote.js';
+
+interface Wanted {
+  readonly name: string;
+  readonly url: URL;
+  readonly size: number;
+  readonly checksum: Checksum;
+}
+
+// Metadata is retried fewer times than packages: a dead mirror should hand over to the next one quickly.
+const METADATA_ATTEMPTS = 3;
+const BACKOFF_FIRST_MS = 250;
+const BACKOFF_MAX_MS = 5_000;
+
+export async function syncRepodata(mirror: string, ctx: MirrorSyncContext, remote: Remote): Promise<MirrorSyncResult> {
+  const admission = await Admission.start(ctx, mirror);
+  const repoUrl = repoRoot(mirror);
+  // Per target too, in case several repos share a state dir.
+  const mirrorKey = createHash('sha256').update(`${path.resolve(ctx.packagesDir)}\0${mirror}`).digest('hex').slice(0, 16);
+  const saved = path.join(ctx.stateDir, 'mirrors', mirrorKey);
+  const workDir = path.join(ctx.stagingDir, `repodata-${mirrorKey}`);
+  const metadata = <T>(what: string, run: () => Promise<T>): Promise<T> => withRetries(what, METADATA_ATTEMPTS, ctx, run);
+  try {
+    const repomdUrl = new URL('repodata/repomd.xml', repoUrl);
+    const repomdBytes = await metadata(repomdUrl.href, () => remote.fetch(repomdUrl, ctx.signal));
+    // The Packages/ dir's identity (inode numbers are reused, birth times are not) is saved with the repomd: a
+    // recreated, empty dir must not look synced.
+    const { ino, birthtimeMs } = await stat(ctx.packagesDir);
+    const target = `${ino} ${birthtimeMs}`;
+    const [previous, previousTarget] = await Promise.all([readFile(path.join(saved, 'repomd.xml')), readFile(path.join(saved, 'target'), 'utf8')]).catch(() => []);
+    if (previousTarget === target && previous?.equals(repomdBytes)) return admission.result(true, 'repomd.xml unchanged since the last complete run', true);
+
+    const primary = parseRepomd(repomdBytes.toString('utf8'), repomdUrl.href).entries.get('primary') as RepomdEntry;
+    await mkdir(workDir, { recursive: true });
+    const primaryFile = path.join(workDir, path.posix.basename(primary.href));
+    const primaryUrl = new URL(primary.href, repoUrl);
+    await metadata(primaryUrl.href, async () => {
+      await rm(primaryFile, { force: true });
+      await remote.download(primaryUrl, primaryFile, ctx.signal);
+      const problem = await wholeFileProblem(primaryFile, primary.size, primary.checksum);
+      if (problem !== undefined) throw new RemoteError(`${primaryUrl.href}: ${problem.message}`, true);
+    });
+
+    const { wanted, conflicts, listed } = await plan(primaryFile, primaryUrl.href, repoUrl, ctx, admission);
+    const failed = await downloadAll(wanted, ctx, remote, admission);
+    ctx.signal.throwIfAborted();
+
+    // Anything refused for a reason other than the metadata itself (bad names) or a kept conflicting file may
+    // succeed next time, so the run only counts as complete without such refusals.
+    const settled = admission.rejected.filter((r) => r.reason === 'bad_location').length + conflicts;
+    if (admission.rejected.length === settled) await saveAtomically(saved, { 'repomd.xml': repomdBytes, target });
+    const summary = `${listed} listed, ${wanted.length} to fetch, ${admission.admitted} admitted, ${admission.rejected.length} refused`;
+    if (failed > 0) return admission.result(false, `${failed} of ${wanted.length} packages could not be downloaded (${summary})`);
+    return admission.result(true, summary);
+  } catch (error) {
+    if (ctx.signal.aborted) throw ctx.signal.reason;
+    if (error instanceof RemoteError || error instanceof RepoMetadataError) return admission.result(false, error.message);
+    throw error;
+  } finally {
+    await admission.finish();
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The repo root a mirror URL names. Plugins write the same mirror for every transport, often as a glob of the
+ * packages (`…/os/Packages/*\/*.rpm`); repodata sits next to `Packages/`.
+ */
+export function repoRoot(mirror: string): URL {
+  let url = mirror.replace(/(\/[^/]*[*?[][^/]*)+\/?$/, '');
+  url = url.replace(/\/Packages\/?$/, '');
+  return new URL(url.endsWith('/') ? url : `${url}/`);
+}
+
+async function plan(
+  primaryFile: string,
+  source: string,
+  repoUrl: URL,
+  ctx: MirrorSyncContext,
+  admission: Admission,
+): Promise<{ wanted: Wanted[]; conflicts: number; listed: number }> {
+  const present = new Set(await readdir(ctx.packagesDir));
+  const seen = new Map<string, Checksum>();
+  const wanted: Wanted[] = [];
+  let conflicts = 0;
+  const { count } = await parsePrimary(
+    decompressStream(createReadStream(primaryFile), path.basename(primaryFile)),
+    async (record) => {
+      if (!selected(record.name, record.arch, ctx.options)) return;
+      const location = packageFileName(record, repoUrl);
+      if (!location.ok) return admission.refuse(path.posix.basename(record.href) || record.href, 'bad_location', location.detail);
+      const { fileName: name, url } = location;
+      const earlier = seen.get(name);
+      if (earlier !== undefined) {
+        if (earlier.value === record.checksum.value) return;
+        conflicts++;
+        return admission.refuse(name, 'checksum_mismatch', `listed twice with different checksums (${earlier.value}, ${record.checksum.value}); kept the first`);
+      }
+      seen.set(name, record.checksum);
+      const presence = present.has(name) ? await admission.presence(name, record.size, record.checksum) : 'missing';
+      if (presence === 'missing') wanted.push({ name, url: url as URL, size: record.size, checksum: record.checksum });
+      else if (presence !== 'same') {
+        conflicts++;
+        return admission.refuse(name, 'checksum_mismatch', `${presence.differs}; kept it`);
+      }
+    },
+    source,
+  );
+  return { wanted, conflicts, listed: count };
+}
+
+/** dnf's includepkgs/exclude: globs on the package name (or name.arch). */
+export function selected(name: string, arch: string, options: Pick<RepoOptions, 'includepkgs' | 'exclude'>): boolean {
+  const matches = (glob: string) => path.posix.matchesGlob(name, glob) || path.posix.matchesGlob(`${name}.${arch}`, glob);
+  if (options.includepkgs.length > 0 && !options.includepkgs.some(matches)) return false;
+  return !options.exclude.some(matches);
+}
+
+/** Downloads, checks and admits `wanted` with the repo's parallelism; returns how many could not be downloaded. */
+async function downloadAll(wanted: readonly Wanted[], ctx: MirrorSyncContext, remote: Remote, admission: Admission): Promise<number> {
+  const dir = path.join(ctx.stagingDir, 'downloads');
+  await mkdir(dir, { recursive: true });
+  let failed = 0;
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < wanted.length && !ctx.signal.aborted) {
+      const item = wanted[next++] as Wanted;
+      const staged = path.join(dir, item.name);
+      const rejectedCopy = `${staged}.bad`;
+      try {
+        await withRetries(item.url.href, ctx.options.retries + 1, ctx, async () => {
+          const { resumedAt } = await remote.download(item.url, staged, ctx.signal);
+          if (resumedAt > 0) ctx.log.info({ file: item.name, from: resumedAt }, 'download resumed');
+          const problem = await wholeFileProblem(staged, item.size, item.checksum);
+          // A bad whole file cannot be resumed into a good one: the next attempt starts over.
+          if (problem === undefined) return;
+          await rename(staged, rejectedCopy);
+          throw problem;
+        });
+      } catch (error) {
+        if (ctx.signal.aborted) return;
+        if (error instanceof ContentMismatch) {
+          // What the mirror serves after every attempt: keep the last copy in quarantine for a look.
+          await admission.refuse(item.name, error.reason, error.message, rejectedCopy);
+        } else if (error instanceof RemoteError) {
+          failed++;
+          // A partial file stays in staging (outside Packages/) for the next run to resume.
+          await admission.refuse(item.name, 'download_failed', error.message);
+        } else {
+          throw error;
+        }
+        continue;
+      }
+      await rm(rejectedCopy, { force: true });
+      await admission.admit(staged, item.name, item.checksum);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(ctx.options.maxParallelDownloads, wanted.length) }, worker));
+  return failed;
+}
+
+/** A whole download that is not the file the metadata describes; retryable, since it may have been damaged on the way. */
+class ContentMismatch extends RemoteError {
+  readonly reason: 'size_mismatch' | 'checksum_mismatch';
+
+  constructor(reason: 'size_mismatch' | 'checksum_mismatch', message: string) {
+    super(message, true);
+    this.reason = reason;
+  }
+}
+
+/** Why a downloaded file is not the one the metadata describes, or undefined when it is. */
+async function wholeFileProblem(file: string, size: number | undefined, checksum: Checksum): Promise<ContentMismatch | undefined> {
+  const actual = (await lstat(file)).size;
+  if (size !== undefined && actual !== size) return new ContentMismatch('size_mismatch', `size mismatch: ${actual} bytes instead of the ${size} the metadata lists`);
+  const digest = await hashFile(file, checksum.type);
+  if (digest === checksum.value) return undefined;
+  return new ContentMismatch('checksum_mismatch', `checksum mismatch: ${checksum.type} ${digest} instead of the ${checksum.value} the metadata lists`);
+}
+
+/** Each file through a temporary name, so a crash never leaves a torn one. */
+async function saveAtomically(dir: string, files: Readonly<Record<string, string | Buffer>>): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  for (const [name, data] of Object.entries(files)) {
+    await writeFile(path.join(dir, `${name}.tmp`), data);
+    await rename(path.join(dir, `${name}.tmp`), path.join(dir, name));
+  }
+}
+
+async function withRetries<T>(what: string, attempts: number, ctx: MirrorSyncContext, run: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    ctx.signal.throwIfAborted();
+    try {
+      return await run();
+    } catch (error) {
+      if (ctx.signal.aborted || !(error instanceof RemoteError) || !error.retryable || attempt >= attempts) throw error;
+      ctx.log.info({ what, attempt, error: error.message }, 'transfer failed, retrying');
+      await sleep(Math.min(BACKOFF_FIRST_MS * 2 ** (attempt - 1), BACKOFF_MAX_MS), undefined, { signal: ctx.signal });
+    }
+  }
+}

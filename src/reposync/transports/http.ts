@@ -1,0 +1,141 @@
+// http(s):// mirrors through node:http/https rather than fetch: Node's fetch (undici) takes no per-request TLS
+// options without the undici package, while an https.Agent takes sslverify (rejectUnauthorized), sslcacert (ca),
+// the proxy (proxyEnv, Node ≥ 24.5) and a socket idle timeout, which is exactly dnf's `timeout` (no progress for N s).
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import http, { type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { RepoOptions } from '../types.js';
+import { RemoteError, type Remote } from './remote.js';
+
+const MAX_REDIRECTS = 5;
+// repomd.xml is a few KiB; anything this big is not one.
+const MAX_FETCH_BYTES = 16 * 1024 * 1024;
+
+export async function httpRemote(options: RepoOptions): Promise<Remote> {
+  const ca = options.sslcacert === undefined ? undefined : await readFile(options.sslcacert);
+  const proxyEnv = options.proxy === undefined ? undefined : { HTTP_PROXY: options.proxy, HTTPS_PROXY: options.proxy };
+  const shared = { keepAlive: true, maxSockets: options.maxParallelDownloads + 1, ...(proxyEnv ? { proxyEnv } : {}) };
+  const agents = {
+    'http:': new http.Agent(shared),
+    'https:': new https.Agent({ ...shared, rejectUnauthorized: options.sslverify, ...(ca ? { ca } : {}) }),
+  };
+  const idleMs = options.timeoutSeconds * 1000;
+
+  /** A response to GET `url` (redirects followed) whose status is one of `accept`. */
+  const get = async (url: URL, headers: Record<string, string>, signal: AbortSignal, accept: readonly number[]): Promise<IncomingMessage> => {
+    let current = url;
+    for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
+      const response = await request(current, headers, signal);
+      const location = response.headers.location;
+      if (response.statusCode !== undefined && response.statusCode >= 300 && response.statusCode < 400 && location !== undefined) {
+        response.resume();
+        current = new URL(location, current);
+        continue;
+      }
+      const status = response.statusCode ?? 0;
+      if (accept.includes(status)) return response;
+      response.resume();
+      throw new RemoteError(`HTTP ${status} for ${current.href}`, status >= 500 || status === 408 || status === 429);
+    }
+    throw new RemoteError(`more than ${MAX_REDIRECTS} redirects from ${url.href}`, false);
+  };
+
+  const request = (url: URL, headers: Record<string, string>, signal: AbortSignal): Promise<IncomingMessage> => {
+    const agent = url.protocol === 'https:' ? agents['https:'] : url.protocol === 'http:' ? agents['http:'] : undefined;
+    if (agent === undefined) return Promise.reject(new RemoteError(`cannot follow ${url.href}: not http(s)`, false));
+    return new Promise((resolve, reject) => {
+      const client = url.protocol === 'https:' ? https : http;
+      let response: IncomingMessage | undefined;
+      const req = client.get(url, { agent, headers, signal, timeout: idleMs }, (res) => {
+        response = res;
+        resolve(res);
+      });
+      // The socket timeout fires after idleMs without a byte in either direction, during the body too; the
+      // response gets the same error, or whoever reads the body would only see 'aborted'.
+      req.on('timeout', () => {
+        const error = new RemoteError(`no data for ${options.timeoutSeconds} s from ${url.href}`, true);
+        response?.destroy(error);
+        req.destroy(error);
+      });
+      req.on('error', (error) => reject(asRemoteError(error, url)));
+    });
+  };
+
+  return {
+    async fetch(url, signal) {
+      const response = await get(url, {}, signal, [200]);
+      const chunks: Buffer[] = [];
+      let length = 0;
+      try {
+        for await (const chunk of response as AsyncIterable<Buffer>) {
+          length += chunk.length;
+          if (length > MAX_FETCH_BYTES) throw new RemoteError(`${url.href} is larger than ${MAX_FETCH_BYTES} bytes`, false);
+          chunks.push(chunk);
+        }
+      } catch (error) {
+        response.destroy();
+        throw asRemoteError(error, url);
+      }
+      return Buffer.concat(chunks);
+    },
+
+    async download(url, dest, signal, have, digest) {
+      const response = await get(url, have > 0 ? { Range: `bytes=${have}-` } : {}, signal, have > 0 ? [200, 206, 416] : [200]);
+      // 416: what we have is not a prefix of the file (the file shrank, or we have it all): start over next time.
+      if (response.statusCode === 416) {
+        response.resume();
+        await rm(dest, { force: true });
+        throw new RemoteError(`HTTP 416 for a range from ${have} of ${url.href}`, true);
+      }
+      const resumedAt = response.statusCode === 206 && contentRangeStart(response) === have ? have : 0;
+      if (response.statusCode === 206 && resumedAt === 0) {
+        response.resume();
+        await rm(dest, { force: true });
+        throw new RemoteError(`unexpected Content-Range ${response.headers['content-range']} for ${url.href}`, true);
+      }
+      const hash = digest === undefined ? undefined : createHash(digest);
+      // The kept start of the file is hashed first, so the digest covers the whole file.
+      if (hash !== undefined && resumedAt > 0) await pipeline(createReadStream(dest, { end: resumedAt - 1 }), hash, { end: false });
+      let size = resumedAt;
+      const tap = new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          hash?.update(chunk);
+          size += chunk.length;
+          callback(null, chunk);
+        },
+      });
+      try {
+        // An early close of the connection fails the pipeline ('aborted'), so a short body is never a success.
+        await pipeline(response, tap, createWriteStream(dest, { flags: resumedAt > 0 ? 'a' : 'w' }));
+      } catch (error) {
+        throw asRemoteError(error, url);
+      }
+      return { resumedAt, size, ...(hash === undefined ? {} : { digest: hash.digest('hex') }) };
+    },
+
+    close() {
+      agents['http:'].destroy();
+      agents['https:'].destroy();
+    },
+  };
+}
+
+function contentRangeStart(response: IncomingMessage): number | undefined {
+  const match = /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(response.headers['content-range'] ?? '');
+  return match === null ? undefined : Number(match[1]);
+}
+
+// TLS verification failures are not transient: retrying cannot fix a certificate.
+const PERMANENT_CODES = /^(ERR_TLS_|CERT_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_(GET|VERIFY)_)/;
+
+function asRemoteError(error: unknown, url: URL): Error {
+  if (error instanceof RemoteError) return error;
+  if (!(error instanceof Error)) return new RemoteError(`${String(error)} for ${url.href}`, true);
+  if (error.name === 'AbortError') return error;
+  const code = (error as NodeJS.ErrnoException).code ?? '';
+  return new RemoteError(`${error.message}${code && !error.message.includes(code) ? ` (${code})` : ''} for ${url.href}`, !PERMANENT_CODES.test(code));
+}

@@ -1,0 +1,35 @@
+// What a metadata-driven transport (http(s), ftp) needs from its protocol: read a small file, download a big one.
+import type { ChecksumType } from '../repomd.js';
+
+/** A failed transfer; `retryable` says whether trying again can help (a timeout or a 503 can, a 404 cannot). */
+export class RemoteError extends Error {
+  readonly retryable: boolean;
+
+  constructor(message: string, retryable: boolean) {
+    super(message);
+    this.name = 'RemoteError';
+    this.retryable = retryable;
+  }
+}
+
+export interface Downloaded {
+  /** Where this transfer started in the file: `have` when it resumed, else 0. */
+  readonly resumedAt: number;
+  readonly size: number;
+  /** Lower-case hex of the whole file, when the transport computed it. */
+  readonly digest?: string;
+}
+
+export interface Remote {
+  /** The whole file (repomd.xml), or a RemoteError. */
+  fetch(url: URL, signal: AbortSignal): Promise<Buffer>;
+  /**
+   * Writes the file at `url` to `dest`. `have` is how many bytes of it `dest` already holds from an earlier attempt
+   * (0: none, `dest` may not exist): the rest is asked for and appended if the server can resume, else `dest` is
+   * rewritten. Abandons the transfer when no byte has arrived for the repo's timeout. Resolves once the server says
+   * the body is complete, with the file's size and, when `digest` names an algorithm and the transport can hash as
+   * it writes, the whole file's digest (saving a second read).
+   */
+  download(url: URL, dest: string, signal: AbortSignal, have: number, digest?: ChecksumType): Promise<Downloaded>;
+  close(): void;
+}
