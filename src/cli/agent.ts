@@ -8,6 +8,8 @@ import { Agent } from '../agent/agent.js';
 import { parseListenAddress, resolveConfigPath } from '../config/config.js';
 import { createLogger } from '../log.js';
 import { resolvePluginDir } from '../plugins/load.js';
+import { createNotifier } from '../systemd/notify.js';
+import { Supervisor } from '../systemd/supervise.js';
 import { CONFIG_OPTION_HELP, createProgram, PLUGIN_DIR_OPTION_HELP } from './program.js';
 
 const NAME = 'retrace-server-agent';
@@ -35,14 +37,55 @@ try {
   process.exit(1);
 }
 
+// systemd (Type=notify): READY after start, STATUS, WATCHDOG while healthy, STOPPING. A no-op elsewhere.
+// Our children (rsync, createrepo_c, umount) must not talk to systemd in our name.
+const notifier = createNotifier(process.env, { log });
+for (const key of ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID']) delete process.env[key];
+const supervisor = new Supervisor(agent, { notifier, log });
+supervisor.start();
+
+// SIGTERM/SIGINT: stop within STOP_DEADLINE_MS (under the unit's TimeoutStopSec=15s and the 10 s SPEC
+// promise). agent.stop() closes the listener, aborts syncs (a sync writes into temp files renamed into
+// place, and its lock is released on abort) and waits for in-flight reaper actions, which are short:
+// a removal renames the task into the trash first, so one cut short is finished at the next start.
+const STOP_DEADLINE_MS = 9000;
 let stopping = false;
 const stop = async (signal: string): Promise<void> => {
   if (stopping) return;
   stopping = true;
   log.info({ signal }, 'stopping');
+  supervisor.stopping();
+  setTimeout(() => {
+    log.error(`not stopped within ${STOP_DEADLINE_MS / 1000} s; exiting anyway (an interrupted removal is finished at the next start)`);
+    void notifier.close().finally(() => process.exit(1));
+  }, STOP_DEADLINE_MS);
   await agent.stop();
+  await notifier.close();
   process.exit(0);
 };
+
+// SIGHUP: reload config, plugins and keys; the tracker and the reaper's timers are kept, and a bad
+// config keeps the running one (Agent.reload says why). One reload at a time; a SIGHUP during one
+// runs another after it, so the newest file is what ends up loaded.
+let reloading: Promise<void> | undefined;
+let reloadAgain = false;
+const reload = (): void => {
+  if (stopping) return;
+  if (reloading) {
+    reloadAgain = true;
+    return;
+  }
+  supervisor.reloading();
+  reloading = agent.reload().then((ok) => {
+    supervisor.reloaded(ok);
+    reloading = undefined;
+    if (reloadAgain) {
+      reloadAgain = false;
+      reload();
+    }
+  });
+};
+
 process.on('SIGTERM', () => void stop('SIGTERM'));
 process.on('SIGINT', () => void stop('SIGINT'));
-process.on('SIGHUP', () => void agent.reload());
+process.on('SIGHUP', reload);
