@@ -8,15 +8,22 @@ import { loadKeyring, type Keyring } from '../gpg/keyring.js';
 import type { Logger } from '../log.js';
 import { registerAgentMetrics } from '../metrics/agent-metrics.js';
 import { registerReaperMetrics } from '../metrics/reaper-metrics.js';
+import { registerRepoMetrics, type RepoMetrics } from '../metrics/repo-metrics.js';
 import { startHttpServer } from '../metrics/http.js';
 import { createRegistry } from '../metrics/registry.js';
+import { registerSelinuxMetrics } from '../metrics/selinux-metrics.js';
 import { registerTaskMetrics } from '../metrics/task-metrics.js';
 import { loadPlugins, type PluginSet } from '../plugins/load.js';
+import { releaseName, type ReleaseId } from '../plugins/release.js';
 import type { ReapContext } from '../reaper/effects/context.js';
 import { recoverTrash } from '../reaper/effects/index.js';
 import { reapContextOf } from '../reaper/pass.js';
 import { reapPolicy } from '../reaper/rules.js';
 import { ReapScheduler } from '../reaper/scheduler.js';
+import { releaseLayout, type ReleaseLayout } from '../reposync/layout.js';
+import { SyncSchedule } from '../reposync/schedule.js';
+import { syncRelease } from '../reposync/sync-release.js';
+import { readSyncState } from '../reposync/sync-state.js';
 import { SpoolTracker } from '../spool/tracker.js';
 
 export interface AgentOptions {
@@ -34,12 +41,14 @@ interface Loaded {
 }
 
 // Settings that the running duties were built from; a reload cannot move them.
-const RESTART_ONLY = ['saveDir', 'workerCommand', 'listen'] as const;
+const RESTART_ONLY = ['saveDir', 'workerCommand', 'listen', 'reconcileInterval', 'syncReleases'] as const;
 
 export class Agent {
   readonly registry: Registry = createRegistry();
   private readonly tracker: SpoolTracker;
   private readonly reaper: ReapScheduler;
+  private readonly syncs: SyncSchedule;
+  private readonly repoMetrics: RepoMetrics;
   private server: Server | undefined;
   private lastReloadFailed = false;
 
@@ -61,6 +70,7 @@ export class Agent {
       configErrors: () => (this.lastReloadFailed || this.config.cleanupPolicy.deletionRefused ? 1 : 0),
     });
     registerTaskMetrics(this.registry, this.tracker);
+    registerSelinuxMetrics(this.registry);
     this.reaper = new ReapScheduler({
       tracker: this.tracker,
       policy: () => reapPolicy(this.config),
@@ -68,6 +78,18 @@ export class Agent {
       log: options.log,
     });
     registerReaperMetrics(this.registry, this.reaper);
+    const layoutOf = (release: ReleaseId): ReleaseLayout => releaseLayout(this.config.retrace.repoDir, release);
+    this.syncs = new SyncSchedule({
+      releases: config.agent.syncReleases,
+      intervalSeconds: () => this.config.agent.syncInterval,
+      run: (release, signal) => syncRelease({ config: this.config, plugins: this.plugins.plugins, release, log: options.log.child({ repo: releaseName(release) }), signal }),
+      lastAttemptMs: async (release) => {
+        const attempt = (await readSyncState(layoutOf(release).stateDir).catch(() => undefined))?.attempt;
+        return attempt === undefined ? undefined : attempt * 1000;
+      },
+      log: options.log,
+    });
+    this.repoMetrics = registerRepoMetrics(this.registry, this.syncs, layoutOf, options.log);
   }
 
   private reapContext(): ReapContext {
@@ -88,6 +110,16 @@ export class Agent {
 
   get spool(): SpoolTracker {
     return this.tracker;
+  }
+
+  /** The scheduled repository syncs; `syncNow` runs one on demand. */
+  get reposync(): SyncSchedule {
+    return this.syncs;
+  }
+
+  /** The metrics/health listener is up (the systemd watchdog checks it). */
+  get listening(): boolean {
+    return this.server?.listening ?? false;
   }
 
   get listenAddress(): ListenAddress {
@@ -115,6 +147,8 @@ export class Agent {
     if (recovered > 0) options.log.info(`finished removing ${recovered} entries left in the trash by an earlier run`);
     await agent.tracker.start();
     agent.reaper.start();
+    await agent.repoMetrics.load();
+    await agent.syncs.start();
     const counts = agent.tracker.counts();
     options.log.info({ listen: agent.listenAddress, tasks: counts }, 'agent ready');
     return agent;
@@ -148,6 +182,7 @@ export class Agent {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
     });
+    await this.syncs.stop();
     await this.reaper.stop();
     await this.tracker.stop();
     this.options.log.info('agent stopped');
