@@ -2,6 +2,8 @@
 // retrace-server-reposync DIST VER ARCH: mirrors one release's repos into RepoDir (SPEC §7), with upstream's steps
 // and exit codes: 0 ok, 1 unknown distribution, 2 another sync holds the lock, 3 lock could not be set, 4 createrepo
 // failed, 5 (new) a repo had no working mirror, 6 privilege drop failed.
+// --verify-only re-checks the packages already in Packages/ (like rpm -K) and changes nothing: exit 0 when all
+// verify, 7 (new) when any does not.
 //
 // Run as root it drops to `retrace:<AuthGroup>` first, as upstream does. RETRACE_SERVER_TESTING=1 skips that, as it
 // skips upstream's uid checks: the test suite runs as root on machines without a `retrace` user.
@@ -16,6 +18,7 @@ import { loadPlugins, resolvePluginDir } from '../plugins/load.js';
 import { releaseName, type ReleaseId } from '../plugins/release.js';
 import { releaseLayout } from '../reposync/layout.js';
 import { ReposyncExit, syncRelease } from '../reposync/sync-release.js';
+import { verifyRelease } from '../reposync/verify-release.js';
 import { CONFIG_OPTION_HELP, createProgram, die, PLUGIN_DIR_OPTION_HELP } from './program.js';
 
 const NAME = 'retrace-server-reposync';
@@ -31,9 +34,10 @@ const program = createProgram(NAME, 'Synchronize the local repository of one rel
   .option('-c, --config <file>', CONFIG_OPTION_HELP)
   .option('--plugin-dir <dir>', PLUGIN_DIR_OPTION_HELP)
   .option('-v, --verbose', 'more output; twice shows createrepo output', (_v, count: number) => count + 1, 0)
+  .option('--verify-only', 'check the signature and payload digest of every package already in the repo (like rpm -K); change nothing')
   .parse();
 
-const opts = program.opts<{ config?: string; pluginDir?: string; verbose: number }>();
+const opts = program.opts<{ config?: string; pluginDir?: string; verbose: number; verifyOnly?: boolean }>();
 const [distribution = '', version = '', arch = ''] = program.args;
 const release: ReleaseId = { distribution, version, arch: canonicalArch(arch) };
 
@@ -44,6 +48,18 @@ try {
   die(NAME, (err as Error).message);
 }
 const log = createCliLogger(opts.verbose);
+
+if (opts.verifyOnly) {
+  const plugin = (await loadPlugins(resolvePluginDir(opts.pluginDir))).plugins.find((p) => p.distribution === distribution);
+  if (!plugin) die(NAME, `Unknown distribution: '${distribution}'`, ReposyncExit.UNKNOWN_DISTRIBUTION);
+  const checks = await verifyRelease(config, plugin, release, log);
+  for (const { file, verdict } of checks) {
+    console.log(verdict.ok ? `${file}: OK${verdict.detail ? ` (${verdict.detail})` : ''}` : `${file}: NOT OK (${verdict.reason}: ${verdict.detail})`);
+  }
+  const bad = checks.filter((check) => !check.verdict.ok).length;
+  log.info(`${checks.length} packages checked in ${releaseName(release)}, ${bad} not OK`);
+  process.exit(bad === 0 ? ReposyncExit.OK : ReposyncExit.VERIFY_FAILED);
+}
 
 if (config.retrace.useFafPackages) {
   // Upstream hands the whole job to the FAF tool: no privilege drop, plugin or lock.

@@ -27,6 +27,8 @@ export const ReposyncExit = {
   CREATEREPO_FAILED: 4,
   NO_WORKING_MIRROR: 5,
   PRIVILEGES: 6,
+  /** --verify-only found packages that do not verify (new). */
+  VERIFY_FAILED: 7,
 } as const;
 export type ReposyncExitCode = (typeof ReposyncExit)[keyof typeof ReposyncExit];
 
@@ -192,7 +194,7 @@ async function syncRepo(
 }
 
 /** Checks signatures against GpgDir plus the plugin's keys for this release; the keys load on first use, once. */
-function packageVerifier(config: RetraceServerConfig, plugin: DistributionPlugin, release: ReleaseId, log: Logger): (path: string) => Promise<PackageVerdict> {
+export function packageVerifier(config: RetraceServerConfig, plugin: DistributionPlugin, release: ReleaseId, log: Logger): (path: string) => Promise<PackageVerdict> {
   let keyring: Promise<Keyring> | undefined;
   const load = async (): Promise<Keyring> => {
     const loaded = await loadKeyring({ gpgDir: config.agent.gpgDir, extraKeyFiles: resolveGpgKeyPaths(plugin.gpgKeys, release.version) });

@@ -9,6 +9,7 @@ import { loadConfig } from '../../../src/config/config.js';
 import { createLogger } from '../../../src/log.js';
 import { loadPlugins } from '../../../src/plugins/load.js';
 import { syncRelease } from '../../../src/reposync/sync-release.js';
+import { runCli } from '../../support/cli.js';
 import { createGpgHome, type GpgHome } from '../../support/gpg.js';
 import { signRpms } from '../../support/rpm.js';
 import { createTestSpool, type TestSpool } from '../../support/spool.js';
@@ -70,5 +71,17 @@ describe('package signatures during a sync', () => {
     const outcome = await syncRelease({ config: loadConfig(configPath), plugins, release: { distribution: 'lax', version: '1', arch: 'x86_64' }, log });
     expect(outcome.exitCode).toBe(0);
     expect((await readdir(join(spool.root, 'repos', 'lax-1-x86_64', 'Packages'))).sort()).toEqual(['signed-1-1.x86_64.rpm', 'unsigned-1-1.x86_64.rpm']);
+  });
+
+  it('--verify-only re-checks what is in Packages/, like rpm -K, and changes nothing', async () => {
+    const env = { RETRACE_SERVER_TESTING: '1' };
+    const lax = await runCli('reposync', ['--verify-only', 'lax', '1', 'x86_64', '--config', configPath, '--plugin-dir', pluginDir], { env });
+    expect(lax.code).toBe(7);
+    expect(lax.stdout).toMatch(/^signed-1-1\.x86_64\.rpm: OK \(signed by [0-9A-F]{16}\)\nunsigned-1-1\.x86_64\.rpm: NOT OK \(unsigned: .+\)\n$/);
+    expect((await readdir(join(spool.root, 'repos', 'lax-1-x86_64', 'Packages'))).sort()).toEqual(['signed-1-1.x86_64.rpm', 'unsigned-1-1.x86_64.rpm']);
+
+    const strict = await runCli('reposync', ['--verify-only', 'testdist', '1', 'x86_64', '--config', configPath, '--plugin-dir', pluginDir], { env });
+    expect(strict.code).toBe(0);
+    expect(strict.stdout).toMatch(/^signed-1-1\.x86_64\.rpm: OK/);
   });
 });
