@@ -60,25 +60,23 @@ export class Admission {
    * a re-signed package with the same NEVRA never replaces the kept one. Returns whether it was admitted.
    */
   async admit(staged: string, name: string, checksum: Checksum | undefined): Promise<boolean> {
-    const stats = await lstat(staged);
-    const existing = await this.presence(name, stats.size, checksum, staged);
-    if (existing === 'same') {
-      await unlink(staged);
-      return false;
-    }
-    if (existing !== 'missing') return this.#refuse(name, 'checksum_mismatch', `${existing.differs}; kept it`, staged);
-    if (!(await hasRpmLead(staged))) return this.#refuse(name, 'corrupt', 'no RPM lead magic at the start of the file', staged);
+    if (!(await hasRpmLead(staged))) return this.refuse(name, 'corrupt', 'no RPM lead magic at the start of the file', staged);
     const verdict = await this.#ctx.verifyPackage(staged);
-    if (!verdict.ok) return this.#refuse(name, verdict.reason, verdict.detail, staged);
+    if (!verdict.ok) return this.refuse(name, verdict.reason, verdict.detail, staged);
 
     const final = path.join(this.#ctx.packagesDir, name);
     try {
       await link(staged, final);
     } catch (error) {
-      // Someone else (another mirror's record, a second run) put it there since we looked: compare again.
+      // Callers look before they fetch, so this is rare: a name kept since, or a file that rsync re-sent.
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      return this.admit(staged, name, checksum);
+      const existing = await this.presence(name, (await lstat(staged)).size, checksum, staged);
+      if (existing === 'missing') return this.admit(staged, name, checksum);
+      if (existing !== 'same') return this.refuse(name, 'checksum_mismatch', `${existing.differs}; kept it`, staged);
+      await unlink(staged);
+      return false;
     }
+    const stats = await lstat(final);
     await unlink(staged);
     if (checksum !== undefined) this.#cache.remember(name, stats, checksum);
     this.admitted++;
@@ -88,11 +86,7 @@ export class Admission {
   }
 
   /** Records a refusal; moves the staged file (if any) into quarantine next to a `<file>.reason.json`. */
-  async refuse(name: string, reason: RejectReason, detail: string, staged?: string): Promise<void> {
-    await this.#refuse(name, reason, detail, staged);
-  }
-
-  async #refuse(name: string, reason: RejectReason, detail: string, staged: string | undefined): Promise<false> {
+  async refuse(name: string, reason: RejectReason, detail: string, staged?: string): Promise<false> {
     this.rejected.push({ file: name, reason, detail });
     this.#ctx.log.warn({ file: name, reason, detail, mirror: this.#mirror }, 'package refused');
     const dir = this.#ctx.quarantineDir;

@@ -8,6 +8,8 @@
 //   after a whole download (checksum, signature) leave the mirror ok.
 // - A name already in Packages/ with other contents is never downloaded again nor replaced; it is reported as
 //   'checksum_mismatch' (no file to quarantine, only the reason).
+// - Packages left out by includepkgs/exclude are skipped silently, not reported as 'excluded' refusals: a repo
+//   narrowed to a few names would otherwise report tens of thousands on every run.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -20,7 +22,7 @@ import { parseRepomd, RepoMetadataError, type Checksum, type RepomdEntry } from 
 import type { MirrorSyncContext, MirrorSyncResult, RepoOptions } from '../types.js';
 import { Admission } from './admit.js';
 import { hashFile } from './checksum-cache.js';
-import { RemoteError, type Remote } from './remote.js';
+import { RemoteError, type Downloaded, type Remote } from './remote.js';
 
 interface Wanted {
   readonly name: string;
@@ -33,6 +35,7 @@ interface Wanted {
 const METADATA_ATTEMPTS = 3;
 const BACKOFF_FIRST_MS = 250;
 const BACKOFF_MAX_MS = 5_000;
+const ADMISSIONS_IN_FLIGHT = 8;
 
 export async function syncRepodata(mirror: string, ctx: MirrorSyncContext, remote: Remote): Promise<MirrorSyncResult> {
   const admission = await Admission.start(ctx, mirror);
@@ -58,8 +61,8 @@ export async function syncRepodata(mirror: string, ctx: MirrorSyncContext, remot
     const primaryUrl = new URL(primary.href, repoUrl);
     await metadata(primaryUrl.href, async () => {
       await rm(primaryFile, { force: true });
-      await remote.download(primaryUrl, primaryFile, ctx.signal);
-      const problem = await wholeFileProblem(primaryFile, primary.size, primary.checksum);
+      const got = await remote.download(primaryUrl, primaryFile, ctx.signal, 0, primary.checksum.type);
+      const problem = await contentProblem(primaryFile, got, primary.size, primary.checksum);
       if (problem !== undefined) throw new RemoteError(`${primaryUrl.href}: ${problem.message}`, true);
     });
 
@@ -107,23 +110,27 @@ async function plan(
   let conflicts = 0;
   const { count } = await parsePrimary(
     decompressStream(createReadStream(primaryFile), path.basename(primaryFile)),
-    async (record) => {
+    async (record): Promise<void> => {
       if (!selected(record.name, record.arch, ctx.options)) return;
       const location = packageFileName(record, repoUrl);
-      if (!location.ok) return admission.refuse(path.posix.basename(record.href) || record.href, 'bad_location', location.detail);
+      if (!location.ok) {
+        await admission.refuse(path.posix.basename(record.href) || record.href, 'bad_location', location.detail);
+        return;
+      }
       const { fileName: name, url } = location;
       const earlier = seen.get(name);
       if (earlier !== undefined) {
         if (earlier.value === record.checksum.value) return;
         conflicts++;
-        return admission.refuse(name, 'checksum_mismatch', `listed twice with different checksums (${earlier.value}, ${record.checksum.value}); kept the first`);
+        await admission.refuse(name, 'checksum_mismatch', `listed twice with different checksums (${earlier.value}, ${record.checksum.value}); kept the first`);
+        return;
       }
       seen.set(name, record.checksum);
       const presence = present.has(name) ? await admission.presence(name, record.size, record.checksum) : 'missing';
       if (presence === 'missing') wanted.push({ name, url: url as URL, size: record.size, checksum: record.checksum });
       else if (presence !== 'same') {
         conflicts++;
-        return admission.refuse(name, 'checksum_mismatch', `${presence.differs}; kept it`);
+        await admission.refuse(name, 'checksum_mismatch', `${presence.differs}; kept it`);
       }
     },
     source,
@@ -142,21 +149,41 @@ export function selected(name: string, arch: string, options: Pick<RepoOptions, 
 async function downloadAll(wanted: readonly Wanted[], ctx: MirrorSyncContext, remote: Remote, admission: Admission): Promise<number> {
   const dir = path.join(ctx.stagingDir, 'downloads');
   await mkdir(dir, { recursive: true });
+  // Partial files of earlier runs, to resume; asking the filesystem about every other name would cost a failed lstat each.
+  const leftovers = new Set(await readdir(dir));
   let failed = 0;
   let next = 0;
+  // Admission (lead check, signature, link) runs beside the next downloads rather than between them: each step
+  // is a round trip to the fs thread pool or CPU, and the connections would idle meanwhile.
+  const admitting = new Set<Promise<void>>();
+  let admitError: unknown;
+  const admitLater = async (staged: string, item: Wanted): Promise<void> => {
+    const step = admission.admit(staged, item.name, item.checksum).then(
+      () => {},
+      (error: unknown) => void (admitError ??= error),
+    );
+    admitting.add(step);
+    void step.finally(() => admitting.delete(step));
+    if (admitting.size >= ADMISSIONS_IN_FLIGHT) await Promise.race(admitting);
+  };
   const worker = async (): Promise<void> => {
     while (next < wanted.length && !ctx.signal.aborted) {
       const item = wanted[next++] as Wanted;
       const staged = path.join(dir, item.name);
       const rejectedCopy = `${staged}.bad`;
+      let mayHaveStart = leftovers.has(item.name);
+      let badCopy = leftovers.has(`${item.name}.bad`);
       try {
         await withRetries(item.url.href, ctx.options.retries + 1, ctx, async () => {
-          const { resumedAt } = await remote.download(item.url, staged, ctx.signal);
-          if (resumedAt > 0) ctx.log.info({ file: item.name, from: resumedAt }, 'download resumed');
-          const problem = await wholeFileProblem(staged, item.size, item.checksum);
+          const have = mayHaveStart ? ((await lstat(staged).catch(() => undefined))?.size ?? 0) : 0;
+          mayHaveStart = true;
+          const got = await remote.download(item.url, staged, ctx.signal, have, item.checksum.type);
+          if (got.resumedAt > 0) ctx.log.info({ file: item.name, from: got.resumedAt }, 'download resumed');
+          const problem = await contentProblem(staged, got, item.size, item.checksum);
           // A bad whole file cannot be resumed into a good one: the next attempt starts over.
           if (problem === undefined) return;
           await rename(staged, rejectedCopy);
+          badCopy = true;
           throw problem;
         });
       } catch (error) {
@@ -173,11 +200,16 @@ async function downloadAll(wanted: readonly Wanted[], ctx: MirrorSyncContext, re
         }
         continue;
       }
-      await rm(rejectedCopy, { force: true });
-      await admission.admit(staged, item.name, item.checksum);
+      if (badCopy) await rm(rejectedCopy, { force: true });
+      await admitLater(staged, item);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(ctx.options.maxParallelDownloads, wanted.length) }, worker));
+  try {
+    await Promise.all(Array.from({ length: Math.min(ctx.options.maxParallelDownloads, wanted.length) }, worker));
+  } finally {
+    await Promise.all(admitting);
+  }
+  if (admitError !== undefined) throw admitError;
   return failed;
 }
 
@@ -192,10 +224,9 @@ class ContentMismatch extends RemoteError {
 }
 
 /** Why a downloaded file is not the one the metadata describes, or undefined when it is. */
-async function wholeFileProblem(file: string, size: number | undefined, checksum: Checksum): Promise<ContentMismatch | undefined> {
-  const actual = (await lstat(file)).size;
-  if (size !== undefined && actual !== size) return new ContentMismatch('size_mismatch', `size mismatch: ${actual} bytes instead of the ${size} the metadata lists`);
-  const digest = await hashFile(file, checksum.type);
+async function contentProblem(file: string, got: Downloaded, size: number | undefined, checksum: Checksum): Promise<ContentMismatch | undefined> {
+  if (size !== undefined && got.size !== size) return new ContentMismatch('size_mismatch', `size mismatch: ${got.size} bytes instead of the ${size} the metadata lists`);
+  const digest = got.digest ?? (await hashFile(file, checksum.type));
   if (digest === checksum.value) return undefined;
   return new ContentMismatch('checksum_mismatch', `checksum mismatch: ${checksum.type} ${digest} instead of the ${checksum.value} the metadata lists`);
 }

@@ -2,11 +2,10 @@
 // options without the undici package, while an https.Agent takes sslverify (rejectUnauthorized), sslcacert (ca),
 // the proxy (proxyEnv, Node ≥ 24.5) and a socket idle timeout, which is exactly dnf's `timeout` (no progress for N s).
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { open, readFile, rm } from 'node:fs/promises';
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { RepoOptions } from '../types.js';
 import { RemoteError, type Remote } from './remote.js';
@@ -14,6 +13,8 @@ import { RemoteError, type Remote } from './remote.js';
 const MAX_REDIRECTS = 5;
 // repomd.xml is a few KiB; anything this big is not one.
 const MAX_FETCH_BYTES = 16 * 1024 * 1024;
+// Bytes of a download held before they are written.
+const FLUSH_BYTES = 1024 * 1024;
 
 export async function httpRemote(options: RepoOptions): Promise<Remote> {
   const ca = options.sslcacert === undefined ? undefined : await readFile(options.sslcacert);
@@ -101,18 +102,33 @@ export async function httpRemote(options: RepoOptions): Promise<Remote> {
       // The kept start of the file is hashed first, so the digest covers the whole file.
       if (hash !== undefined && resumedAt > 0) await pipeline(createReadStream(dest, { end: resumedAt - 1 }), hash, { end: false });
       let size = resumedAt;
-      const tap = new Transform({
-        transform(chunk: Buffer, _encoding, callback) {
+      const handle = await open(dest, resumedAt > 0 ? 'a' : 'w');
+      // Chunks are gathered and written together: a write stream's per-chunk writes, each a trip to the fs thread
+      // pool, made the whole sync twice as slow (measured, 2,000 packages of 106 KiB on tmpfs).
+      let pending: Buffer[] = [];
+      let pendingBytes = 0;
+      const flush = async (): Promise<void> => {
+        const { bytesWritten } = await handle.writev(pending);
+        if (bytesWritten !== pendingBytes) throw new Error(`short write to ${dest}: ${bytesWritten} of ${pendingBytes} bytes`);
+        pending = [];
+        pendingBytes = 0;
+      };
+      try {
+        // An early close of the connection ends this loop with an error ('aborted'), never as a complete body.
+        for await (const chunk of response as AsyncIterable<Buffer>) {
           hash?.update(chunk);
           size += chunk.length;
-          callback(null, chunk);
-        },
-      });
-      try {
-        // An early close of the connection fails the pipeline ('aborted'), so a short body is never a success.
-        await pipeline(response, tap, createWriteStream(dest, { flags: resumedAt > 0 ? 'a' : 'w' }));
+          pending.push(chunk);
+          pendingBytes += chunk.length;
+          if (pendingBytes >= FLUSH_BYTES) await flush();
+        }
+        if (pendingBytes > 0) await flush();
       } catch (error) {
+        // What did arrive is a prefix of the file: keep it for the next attempt to resume from.
+        if (pendingBytes > 0) await flush().catch(() => {});
         throw asRemoteError(error, url);
+      } finally {
+        await handle.close();
       }
       return { resumedAt, size, ...(hash === undefined ? {} : { digest: hash.digest('hex') }) };
     },

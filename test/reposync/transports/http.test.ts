@@ -247,6 +247,11 @@ describe('http mirror', () => {
     expect(only.admitted).toBe(1);
   });
 
+  it('finds the repo root of a mirror written as a glob of its packages', async () => {
+    const result = await syncFromMirror(`${urlOf(repos.gz!)}Packages/*/*.rpm`, testContext(await freshDirs()));
+    expect(result).toMatchObject({ ok: true, admitted: 10 });
+  });
+
   it('goes through the configured proxy', async () => {
     const dirs = await freshDirs();
     // Nothing listens on port 1: only the proxy (our server, which serves absolute-URI requests) can answer.
