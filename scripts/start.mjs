@@ -35,7 +35,7 @@ GpgDir = ${join(root, 'gpg')}
 }
 
 const agent = spawn(process.execPath, [
-  '--max-semi-space-size=2', // as in the agent's shebang: see src/cli/agent.ts
+  '--max-semi-space-size=2', '--expose-gc', // as in the agent's shebang: see src/cli/agent.ts
   join(root, 'dist', 'cli', 'agent.js'),
   '--config', configPath,
   '--plugin-dir', join(root, 'plugins'),

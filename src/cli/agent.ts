@@ -1,7 +1,8 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
+#!/usr/bin/env -S node --max-semi-space-size=2 --expose-gc
 // --max-semi-space-size: a full spool scan makes short-lived garbage that otherwise grows V8's young
-// generation to ~160 MiB of RSS (bench/spool.ts); 2 MiB keeps the agent near 100 MiB at 100k tasks.
-// The same flag is on every command line that starts the agent (scripts/start.mjs, the systemd unit).
+// generation by ~100 MiB of RSS (bench/spool.ts); 2 MiB keeps it small. --expose-gc: the agent runs
+// one full collection after its first spool scan (Agent.start). The same flags are on every command
+// line that starts the agent (scripts/start.mjs, the systemd unit).
 // retrace-server-agent: the long-running administration agent (run by systemd).
 
 import { Agent } from '../agent/agent.js';

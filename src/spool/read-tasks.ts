@@ -5,7 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { readTask, type TaskSnapshot } from './task.js';
+import { NO_CRASH_FILES, readTask, type TaskSnapshot } from './task.js';
 
 // Below this many tasks a thread costs more to start (~30 ms) than it saves.
 const MIN_TASKS_PER_THREAD = 5000;
@@ -22,7 +22,8 @@ export async function readTasks(saveDir: string, ids: readonly string[]): Promis
   const shares = Array.from({ length: threads }, (_, i) => ids.slice(i * share, (i + 1) * share));
   const [own = [], ...others] = shares;
   const results = await Promise.all([readShare(saveDir, own), ...others.map((part) => readInWorker({ saveDir, ids: part }))]);
-  return new Map(results.flat().map((snapshot) => [snapshot.id, snapshot]));
+  // A copy from a thread has its own empty list; share the one empty list instead.
+  return new Map(results.flat().map((snapshot) => [snapshot.id, snapshot.crashFiles.length > 0 ? snapshot : { ...snapshot, crashFiles: NO_CRASH_FILES }]));
 }
 
 export async function readShare(saveDir: string, ids: readonly string[]): Promise<TaskSnapshot[]> {

@@ -50,7 +50,6 @@ export interface TaskSnapshot {
   readonly managed: boolean;
   /** The task dir's own mtime: task age is based on it (upstream get_age). */
   readonly mtimeMs: number;
-  readonly ctimeMs: number;
   /** Absolute paths of crash data files that exist, for the open-file check before removal. */
   readonly crashFiles: readonly string[];
   /** undefined = not finished. */
@@ -72,6 +71,9 @@ const TASK_FILE_ERRORS = new Set(['ENOENT', 'ENOTDIR', 'EACCES', 'EPERM', 'ELOOP
 // see every big file a debugging session may hold open.
 const CRASH_DIR_FILES = new Set(['vmcore', 'vmcore.vmss', 'vmcore.vmsn', 'vmcore.vmem', 'coredump']);
 const TASK_DIR_CRASH_FILE = 'coredump';
+
+/** Most tasks have no crash files left: one shared empty list saves an array per task in a 100k spool. */
+export const NO_CRASH_FILES: readonly string[] = Object.freeze([]);
 
 // A second pass settles a task that changed while read; more would only chase a busy writer.
 const MAX_PASSES = 2;
@@ -143,7 +145,6 @@ class TaskDirReader {
       hasBacktrace,
       managed: this.isFile('managed'),
       mtimeMs: stats.mtimeMs,
-      ctimeMs: stats.ctimeMs,
       crashFiles: this.crashFiles(),
       result: deriveResult(this.isFile('finished_time'), hasBacktrace, status),
     };
@@ -175,18 +176,18 @@ class TaskDirReader {
     }
   }
 
-  private crashFiles(): string[] {
+  private crashFiles(): readonly string[] {
     const found: string[] = [];
     const inTaskDir = this.entries.get(TASK_DIR_CRASH_FILE);
     // Links count too: a process holding the target open must still block removal.
     if (inTaskDir && !inTaskDir.isDirectory()) found.push(path.join(this.dir, TASK_DIR_CRASH_FILE));
-    if (!this.entries.get('crash')?.isDirectory()) return found;
+    if (!this.entries.get('crash')?.isDirectory()) return found.length > 0 ? found : NO_CRASH_FILES;
     const crashDir = path.join(this.dir, 'crash');
     const listing = this.attemptListed(() => readdirSync(crashDir, { withFileTypes: true }));
     for (const entry of listing ?? []) {
       if (CRASH_DIR_FILES.has(entry.name) && !entry.isDirectory()) found.push(path.join(crashDir, entry.name));
     }
-    return found;
+    return found.length > 0 ? found : NO_CRASH_FILES;
   }
 
   /** `attempt` for a name taken from the listing: ENOENT now means it vanished since. */

@@ -80,7 +80,7 @@ describe('packaging/retrace-server-agent.service', () => {
     expect(s.get('KillMode')).toEqual(['mixed']);
     expect(s.get('TimeoutStopSec')).toEqual(['15s']);
     expect(s.get('ExecReload')).toEqual(['/bin/kill -HUP $MAINPID']);
-    expect(s.get('ExecStart')).toEqual(['/usr/bin/node --max-semi-space-size=2 /usr/lib/node_modules/retrace-server-agent/dist/cli/agent.js']);
+    expect(s.get('ExecStart')).toEqual(['/usr/bin/node --max-semi-space-size=2 --expose-gc /usr/lib/node_modules/retrace-server-agent/dist/cli/agent.js']);
   });
 
   it('sets no option that gives the unit its own mount namespace (unmounts must reach the host)', () => {

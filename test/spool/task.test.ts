@@ -123,7 +123,6 @@ describe('readTask fields', () => {
     expect(snapshot?.id).toBe('42');
     expect(snapshot?.dir).toBe(dir);
     expect(snapshot?.mtimeMs).toBe(Date.parse('2024-01-02T03:04:05Z'));
-    expect(Math.abs((snapshot?.ctimeMs ?? 0) - Date.now())).toBeLessThan(5000);
   });
 });
 
