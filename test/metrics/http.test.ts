@@ -3,6 +3,8 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
+import { startHttpServer } from '../../src/metrics/http.js';
+import { createRegistry } from '../../src/metrics/registry.js';
 import { createLogger } from '../../src/log.js';
 import { createTestSpool, writeTask, type TestSpool } from '../support/spool.js';
 
@@ -67,5 +69,24 @@ describe('the agent over HTTP on loopback', () => {
   it('serves nothing else', async () => {
     expect((await fetch(`${base}/`)).status).toBe(404);
     expect((await fetch(`${base}/metrics`, { method: 'POST' })).status).toBe(404);
+  });
+});
+
+describe('/healthz before the first reconcile', () => {
+  it('answers 503 with the reason, then 200 once healthy', async () => {
+    let problem: string | undefined = 'the first spool reconcile has not finished';
+    const server = await startHttpServer({ listen: { host: '127.0.0.1', port: 0 }, registry: createRegistry(), health: () => problem });
+    try {
+      const address = server.address();
+      const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+      const before = await fetch(`${base}/healthz`);
+      expect(before.status).toBe(503);
+      expect(await before.text()).toBe('not ready: the first spool reconcile has not finished\n');
+      problem = undefined;
+      expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
