@@ -28,7 +28,7 @@ registerHooks({
 const { syncFromMirror } = await import('../src/reposync/mirror-sync.js');
 const { parseRepoOptions } = await import('../src/reposync/repo-options.js');
 const { loadKeyring } = await import('../src/gpg/keyring.js');
-const { verifyRpm } = await import('../src/rpm/verify.js');
+const { verifyRpm, verifyRpmBytes } = await import('../src/rpm/verify.js');
 type PackageVerdict = import('../src/reposync/types.js').PackageVerdict;
 
 const { values: args } = parseArgs({
@@ -61,6 +61,11 @@ try {
     const result = await verifyRpm(file, keyring);
     return result.ok ? { ok: true } : result;
   };
+  // As sync-release.ts wires them: with gpgcheck the transports check a package they hold in memory from its bytes.
+  const verifyBytes = async (bytes: Uint8Array): Promise<PackageVerdict> => {
+    const result = await verifyRpmBytes(bytes, keyring);
+    return result.ok ? { ok: true } : result;
+  };
   const accept = async (): Promise<PackageVerdict> => ({ ok: true });
   const { options } = parseRepoOptions([`max_parallel_downloads=${args.parallel}`], { gpgcheck: true }, 'bench');
   const log = pino({ level: 'warn' });
@@ -72,6 +77,7 @@ try {
     return dir;
   };
   const contextFor = (dir: string, verifyPackage: (file: string) => Promise<PackageVerdict>) => ({
+    ...(verifyPackage === verify ? { verifyPackageBytes: verifyBytes } : {}),
     release: { distribution: 'bench', version: '1', arch: 'x86_64' },
     packagesDir: path.join(dir, 'Packages'),
     stagingDir: path.join(dir, 'staging'),

@@ -54,6 +54,12 @@ export interface MirrorSyncContext {
   readonly options: RepoOptions;
   /** Every package passes this (signature and payload digest when gpgcheck) before it enters packagesDir. */
   verifyPackage(stagedPath: string): Promise<PackageVerdict>;
+  /**
+   * Optional, the same check as verifyPackage on a package a transport still holds in memory after staging it at
+   * `stagedPath` (the same bytes). Transports that have the bytes use it, when given, instead of reading the staged
+   * file back, so its verdict must be the one verifyPackage(stagedPath) would give.
+   */
+  verifyPackageBytes?(bytes: Uint8Array, stagedPath: string): Promise<PackageVerdict>;
   readonly log: Logger;
   /** Aborted when the agent stops: transports stop promptly and leave nothing partial in packagesDir. */
   readonly signal: AbortSignal;

@@ -3,11 +3,23 @@
 import { constants } from 'node:fs';
 import { copyFile, link, lstat, mkdir, open, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Checksum } from '../repomd.js';
-import type { MirrorSyncContext, MirrorSyncResult, RejectedPackage, RejectReason } from '../types.js';
+import type { Checksum, ChecksumType } from '../repomd.js';
+import type { MirrorSyncContext, MirrorSyncResult, PackageVerdict, RejectedPackage, RejectReason } from '../types.js';
 import { ChecksumCache, hashFile } from './checksum-cache.js';
+import { Stager, type FileIdentity } from './stager.js';
 
 const RPM_LEAD_MAGIC = Buffer.from([0xed, 0xab, 0xee, 0xdb]);
+const NO_LEAD: PackageVerdict = { ok: false, reason: 'corrupt', detail: 'no RPM lead magic at the start of the file' };
+
+/** A package written to staging from memory by Admission.stage(). */
+export interface Staged {
+  /** Of the whole file, hex. */
+  readonly digest: string;
+  /** It starts with the RPM lead's magic. */
+  readonly lead: boolean;
+  /** Its contents, kept when the context verifies bytes. */
+  readonly bytes?: Buffer;
+}
 
 /** How a package already in Packages/ compares with one a mirror offers under the same name. */
 export type Presence = 'missing' | 'same' | { readonly differs: string };
@@ -17,6 +29,7 @@ export class Admission {
   readonly #ctx: MirrorSyncContext;
   readonly #mirror: string;
   readonly #cache: ChecksumCache;
+  readonly #stager = new Stager();
   admitted = 0;
   bytes = 0;
   readonly rejected: RejectedPackage[] = [];
@@ -55,18 +68,39 @@ export class Admission {
   }
 
   /**
+   * Writes a package held in memory to `staged` and hashes it (`type`), both off the main thread. Then `staged` is
+   * whole, to be checked against the metadata (`digest`) and admitted with the returned Staged. The bytes passed
+   * in may have been moved away; the returned ones are kept only when the context verifies bytes.
+   */
+  async stage(staged: string, bytes: Buffer, type: ChecksumType): Promise<Staged> {
+    const lead = hasLead(bytes);
+    const done = await this.#stager.stage(staged, bytes, type, this.#ctx.verifyPackageBytes !== undefined);
+    return { lead, ...done };
+  }
+
+  /**
    * Verifies `staged` (whole, and already checked against `checksum` when the metadata gave one) and links it in
    * as Packages/<name>. A package refused, or different from one already there under that name, is quarantined:
    * a re-signed package with the same NEVRA never replaces the kept one. Returns whether it was admitted.
+   *
+   * `held`, when given, is what stage() returned for `staged`: the lead is known, the signature is checked on the
+   * bytes still in memory when the context can (verifyPackageBytes), and the link is done on the stager's thread.
    */
-  async admit(staged: string, name: string, checksum: Checksum | undefined): Promise<boolean> {
-    if (!(await hasRpmLead(staged))) return this.refuse(name, 'corrupt', 'no RPM lead magic at the start of the file', staged);
-    const verdict = await this.#ctx.verifyPackage(staged);
+  async admit(staged: string, name: string, checksum: Checksum | undefined, held?: Staged): Promise<boolean> {
+    const verdict = await this.#verify(staged, held);
     if (!verdict.ok) return this.refuse(name, verdict.reason, verdict.detail, staged);
 
     const final = path.join(this.#ctx.packagesDir, name);
+    let identity: FileIdentity;
     try {
-      await link(staged, final);
+      if (held === undefined) {
+        await link(staged, final);
+        identity = await lstat(final);
+        await unlink(staged);
+      } else {
+        // The same link, lstat and unlink, on the stager's thread.
+        identity = await this.#stager.link(staged, final);
+      }
     } catch (error) {
       // Callers look before they fetch, so this is rare: a name kept since, or a file that rsync re-sent.
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
@@ -76,13 +110,17 @@ export class Admission {
       await unlink(staged);
       return false;
     }
-    const stats = await lstat(final);
-    await unlink(staged);
-    if (checksum !== undefined) this.#cache.remember(name, stats, checksum);
+    if (checksum !== undefined) this.#cache.remember(name, identity, checksum);
     this.admitted++;
-    this.bytes += stats.size;
+    this.bytes += identity.size;
     this.#ctx.log.debug({ file: name, mirror: this.#mirror }, 'package admitted');
     return true;
+  }
+
+  async #verify(staged: string, held: Staged | undefined): Promise<PackageVerdict> {
+    if (!(held?.lead ?? (await hasRpmLead(staged)))) return NO_LEAD;
+    const { verifyPackageBytes } = this.#ctx;
+    return held?.bytes !== undefined && verifyPackageBytes !== undefined ? verifyPackageBytes.call(this.#ctx, held.bytes, staged) : this.#ctx.verifyPackage(staged);
   }
 
   /** Records a refusal; moves the staged file (if any) into quarantine next to a `<file>.reason.json`. */
@@ -101,6 +139,7 @@ export class Admission {
 
   /** Saves the checksum cache; call once at the end of a run, also a failed one. */
   async finish(): Promise<void> {
+    await this.#stager.close();
     await this.#cache.save();
   }
 
@@ -112,6 +151,10 @@ export class Admission {
 function quarantineName(name: string): string {
   const tamed = name.replace(/[^\w.+~^-]/g, '_').replace(/^\.+/, '_').slice(0, 200);
   return tamed === '' ? '_' : tamed;
+}
+
+function hasLead(bytes: Buffer): boolean {
+  return bytes.length >= RPM_LEAD_MAGIC.length && RPM_LEAD_MAGIC.equals(bytes.subarray(0, RPM_LEAD_MAGIC.length));
 }
 
 async function hasRpmLead(file: string): Promise<boolean> {

@@ -56,7 +56,7 @@ export class ChecksumCache {
     return value;
   }
 
-  remember(name: string, stats: Stats, checksum: Checksum, others: Entry['sums'] = {}): void {
+  remember(name: string, stats: Pick<Stats, 'size' | 'mtimeMs' | 'ino'>, checksum: Checksum, others: Entry['sums'] = {}): void {
     this.#entries.set(name, { size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, sums: { ...others, [checksum.type]: checksum.value } });
     this.#dirty = true;
   }

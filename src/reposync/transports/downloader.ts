@@ -20,7 +20,7 @@ import { packageFileName } from '../package-location.js';
 import { parsePrimary } from '../primary.js';
 import { parseRepomd, RepoMetadataError, type Checksum, type RepomdEntry } from '../repomd.js';
 import type { MirrorSyncContext, MirrorSyncResult, RepoOptions } from '../types.js';
-import { Admission } from './admit.js';
+import { Admission, type Staged } from './admit.js';
 import { hashFile } from './checksum-cache.js';
 import { RemoteError, type Downloaded, type Remote } from './remote.js';
 
@@ -35,7 +35,12 @@ interface Wanted {
 const METADATA_ATTEMPTS = 3;
 const BACKOFF_FIRST_MS = 250;
 const BACKOFF_MAX_MS = 5_000;
+// Packages between their download and their link, beyond the ones downloading.
 const ADMISSIONS_IN_FLIGHT = 8;
+// Packages up to this size are downloaded into memory, then hashed and staged with one write on the stager's
+// thread (and verified from those bytes when the context can); larger ones stream to the staging file. Memory held
+// at most: this times (max_parallel_downloads + ADMISSIONS_IN_FLIGHT).
+const HOLD_BYTES = 8 * 1024 * 1024;
 
 export async function syncRepodata(mirror: string, ctx: MirrorSyncContext, remote: Remote): Promise<MirrorSyncResult> {
   const admission = await Admission.start(ctx, mirror);
@@ -153,35 +158,39 @@ async function downloadAll(wanted: readonly Wanted[], ctx: MirrorSyncContext, re
   const leftovers = new Set(await readdir(dir));
   let failed = 0;
   let next = 0;
-  // Admission (lead check, signature, link) runs beside the next downloads rather than between them: each step
-  // is a round trip to the fs thread pool or CPU, and the connections would idle meanwhile.
-  const admitting = new Set<Promise<void>>();
+  // Packages go through their steps (download, staging and checksum, verification, link) in more tasks than there
+  // are connections, and only the transfer holds one: the connections never wait for the other steps, which are
+  // round trips to another thread or CPU. At most max_parallel_downloads transfers run at once, as in dnf.
+  const transfer = limiter(ctx.options.maxParallelDownloads);
   let admitError: unknown;
-  const admitLater = async (staged: string, item: Wanted): Promise<void> => {
-    const step = admission.admit(staged, item.name, item.checksum).then(
-      () => {},
-      (error: unknown) => void (admitError ??= error),
-    );
-    admitting.add(step);
-    void step.finally(() => admitting.delete(step));
-    if (admitting.size >= ADMISSIONS_IN_FLIGHT) await Promise.race(admitting);
+  const admit = async (staged: string, item: Wanted, held: Staged | undefined): Promise<void> => {
+    await admission.admit(staged, item.name, item.checksum, held).catch((error: unknown) => void (admitError ??= error));
   };
+  // Set when a task fails in a way no package explains: the others stop taking packages.
+  let broken = false;
   const worker = async (): Promise<void> => {
-    while (next < wanted.length && !ctx.signal.aborted) {
+    while (next < wanted.length && !ctx.signal.aborted && !broken) {
       const item = wanted[next++] as Wanted;
       const staged = path.join(dir, item.name);
       const rejectedCopy = `${staged}.bad`;
       let mayHaveStart = leftovers.has(item.name);
       let badCopy = leftovers.has(`${item.name}.bad`);
+      // Set when the transport kept the package in memory and it was staged from there.
+      let held: Staged | undefined;
       try {
         await withRetries(item.url.href, ctx.options.retries + 1, ctx, async () => {
           const have = mayHaveStart ? ((await lstat(staged).catch(() => undefined))?.size ?? 0) : 0;
           mayHaveStart = true;
-          const got = await remote.download(item.url, staged, ctx.signal, have, item.checksum.type);
+          const got = await transfer(() => remote.download(item.url, staged, ctx.signal, have, item.checksum.type, HOLD_BYTES));
           if (got.resumedAt > 0) ctx.log.info({ file: item.name, from: got.resumedAt }, 'download resumed');
-          const problem = await contentProblem(staged, got, item.size, item.checksum);
+          // A package kept in memory is staged (and hashed) now, so that what is checked below is the staged file.
+          const staging = got.bytes === undefined ? undefined : await admission.stage(staged, got.bytes, item.checksum.type);
+          const problem = await contentProblem(staged, { ...got, digest: staging?.digest ?? got.digest }, item.size, item.checksum);
           // A bad whole file cannot be resumed into a good one: the next attempt starts over.
-          if (problem === undefined) return;
+          if (problem === undefined) {
+            held = staging;
+            return;
+          }
           await rename(staged, rejectedCopy);
           badCopy = true;
           throw problem;
@@ -201,16 +210,37 @@ async function downloadAll(wanted: readonly Wanted[], ctx: MirrorSyncContext, re
         continue;
       }
       if (badCopy) await rm(rejectedCopy, { force: true });
-      await admitLater(staged, item);
+      await admit(staged, item, held);
     }
   };
-  try {
-    await Promise.all(Array.from({ length: Math.min(ctx.options.maxParallelDownloads, wanted.length) }, worker));
-  } finally {
-    await Promise.all(admitting);
-  }
+  const tasks = Array.from({ length: Math.min(ctx.options.maxParallelDownloads + ADMISSIONS_IN_FLIGHT, wanted.length) }, () =>
+    worker().catch((error: unknown) => {
+      broken = true;
+      throw error;
+    }));
+  // Every task ends before this returns (the caller then closes what they use), also when one fails.
+  const settled = await Promise.allSettled(tasks);
+  for (const result of settled) if (result.status === 'rejected') throw result.reason;
   if (admitError !== undefined) throw admitError;
   return failed;
+}
+
+/** Runs at most `n` of the functions given to it at once, the others in turn as they come. */
+function limiter(n: number): <T>(run: () => Promise<T>) => Promise<T> {
+  let free = n;
+  const waiting: (() => void)[] = [];
+  return async (run) => {
+    if (free > 0) free--;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      return await run();
+    } finally {
+      // The slot passes straight to the next in line, if any.
+      const nextInLine = waiting.shift();
+      if (nextInLine === undefined) free++;
+      else nextInLine();
+    }
+  };
 }
 
 /** A whole download that is not the file the metadata describes; retryable, since it may have been damaged on the way. */

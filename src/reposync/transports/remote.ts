@@ -18,6 +18,12 @@ export interface Downloaded {
   readonly size: number;
   /** Lower-case hex of the whole file, when the transport computed it. */
   readonly digest?: string;
+  /**
+   * The whole file, when it was held in memory (see `holdUpTo`) and **not** written to `dest`: the caller stages
+   * it. A buffer of its own (no slice of a shared one), which the caller may hand on to another thread. Absent
+   * when the file is in `dest`.
+   */
+  readonly bytes?: Buffer;
 }
 
 export interface Remote {
@@ -29,7 +35,11 @@ export interface Remote {
    * rewritten. Abandons the transfer when no byte has arrived for the repo's timeout. Resolves once the server says
    * the body is complete, with the file's size and, when `digest` names an algorithm and the transport can hash as
    * it writes, the whole file's digest (saving a second read).
+   *
+   * `holdUpTo` (bytes, 0 = never) lets a transport keep a download that starts at byte 0 and fits in memory
+   * instead of writing it, and return it as `bytes` (then without `digest`); one that grows larger, or fails
+   * part-way, goes to `dest` as usual, so an interrupted transfer can still be resumed.
    */
-  download(url: URL, dest: string, signal: AbortSignal, have: number, digest?: ChecksumType): Promise<Downloaded>;
+  download(url: URL, dest: string, signal: AbortSignal, have: number, digest?: ChecksumType, holdUpTo?: number): Promise<Downloaded>;
   close(): void;
 }
