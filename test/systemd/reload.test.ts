@@ -50,10 +50,12 @@ describe('reloading the agent', () => {
     const metrics = await agent.registry.metrics();
     expect(metrics).toContain('retrace_agent_config_error 1');
 
+    // A removed task leaves the spool at its rename into the trash and is counted once deleted there.
+    const reaped = 'retrace_agent_tasks_reaped_total{reason="expired"} 1';
     const deadline = Date.now() + 10_000;
-    while (existsSync(join(spool.saveDir, '520000001')) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    while (!(await agent.registry.metrics()).includes(reaped) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await agent.registry.metrics()).toContain(reaped);
     expect(existsSync(join(spool.saveDir, '520000001'))).toBe(false);
     expect(existsSync(join(spool.saveDir, '520000002'))).toBe(true);
-    expect(await agent.registry.metrics()).toContain('retrace_agent_tasks_reaped_total{reason="expired"} 1');
   }, 30_000);
 });
