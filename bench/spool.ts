@@ -7,6 +7,7 @@
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -76,6 +77,15 @@ function startWorkers(): Workers {
   };
 }
 
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
 async function metrics(port: number): Promise<string> {
   return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
 }
@@ -85,19 +95,14 @@ interface AgentRun { healthyMs: number; rssMiB: number; watches: number; idleCpu
 
 async function runAgent(config: string): Promise<AgentRun> {
   const started = performance.now();
+  const port = await freePort();
   // Run through its shebang, as an admin runs it (node 24 is first in PATH under npm/npx).
-  const agent = spawn(join(ROOT, 'dist/cli/agent.js'), [ '--config', config, '--plugin-dir', join(ROOT, 'plugins'), '--log-level', 'warn'],
+  const agent = spawn(join(ROOT, 'dist/cli/agent.js'), ['--config', config, '--plugin-dir', join(ROOT, 'plugins'), '--log-level', 'warn', '--listen', `127.0.0.1:${port}`],
     { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, PATH: `${join(ROOT, 'node_modules/.bin')}:${process.env.PATH}` } });
   try {
-    // The listener comes up before the first reconcile; its port is in /proc/net/tcp, simpler: ask ss.
-    let port = 0;
     let healthyMs = 0;
     for (;;) {
-      if (!port) {
-        const out = execFileSync('ss', ['-ltnpH'], { encoding: 'utf8' });
-        port = Number(new RegExp(`127\\.0\\.0\\.1:(\\d+)\\s.*pid=${agent.pid},`).exec(out)?.[1] ?? 0);
-      }
-      if (port && (await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status, () => 0)) === 200) {
+      if ((await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status, () => 0)) === 200) {
         healthyMs = performance.now() - started;
         break;
       }
