@@ -2,17 +2,16 @@
 // or gone, never half, and the trash left behind is finished on the next start.
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
 import { createLogger } from '../../src/log.js';
-import { createTestSpool, writeTask, type TestSpool } from '../support/spool.js';
+import { createTestSpool, writeOldTasks, type TestSpool } from '../support/spool.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const TASKS = 60;
 const FILES_PER_TASK = 300;
-const HOUR = 3600;
 
 describe('an agent killed mid-removal', () => {
   let spool: TestSpool | undefined;
@@ -22,14 +21,8 @@ describe('an agent killed mid-removal', () => {
 
   it('leaves each task whole or gone, and finishes the trash on restart', async () => {
     spool = await createTestSpool();
-    const old = Math.floor(Date.now() / 1000) - 10 * HOUR;
     const ids = Array.from({ length: TASKS }, (_, i) => String(810_000_000 + i));
-    for (const id of ids) {
-      const dir = await writeTask(spool.saveDir, id, { status: 6, finishedTime: old, backtrace: 'bt' });
-      await mkdir(join(dir, 'crash'));
-      for (let f = 0; f < FILES_PER_TASK; f++) await writeFile(join(dir, 'crash', `f${f}`), 'x');
-      await writeTask(spool.saveDir, id, { mtime: old });
-    }
+    await writeOldTasks(spool.saveDir, ids, FILES_PER_TASK, 10);
     await mkdir(join(spool.root, 'plugins'));
     const config = await spool.writeConfig([], ['DeleteTaskAfter = 1', 'DeleteFailedTaskAfter = 0']);
 

@@ -85,3 +85,17 @@ export async function createTestSpool(): Promise<TestSpool> {
 export function uniqueTaskId(): string {
   return `9${String(randomInt(1e11)).padStart(11, '0')}`;
 }
+
+/**
+ * Finished tasks whose dir mtime lies `ageHours` back, each with `filesPerTask` files in crash/:
+ * removing one takes long enough to interrupt it.
+ */
+export async function writeOldTasks(saveDir: string, ids: readonly string[], filesPerTask: number, ageHours: number): Promise<void> {
+  const old = Math.floor(Date.now() / 1000) - ageHours * 3600;
+  for (const id of ids) {
+    const dir = await writeTask(saveDir, id, { status: 6, finishedTime: old, backtrace: 'bt' });
+    await mkdir(join(dir, 'crash'));
+    for (let f = 0; f < filesPerTask; f++) await writeFile(join(dir, 'crash', `f${f}`), 'x');
+    await utimes(dir, old, old);
+  }
+}

@@ -6,17 +6,16 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startHttpServer, type HttpServer } from '../support/http-server.js';
 import { buildRpms } from '../support/rpm.js';
-import { createTestSpool, writeTask, type TestSpool } from '../support/spool.js';
+import { createTestSpool, writeOldTasks, type TestSpool } from '../support/spool.js';
 import { createReleaseFixture, type ReleaseFixture } from '../reposync/orchestrator/fixture.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const HOUR = 3600;
 /** SPEC §11: SIGTERM stops within 10 s. */
 const STOP_LIMIT_MS = 10_000;
 
@@ -239,14 +238,8 @@ describe('SIGTERM during removals', () => {
 
   it('exits 0 within 10 s with every task whole or gone and the trash empty; a restart removes the rest', async () => {
     spool = await createTestSpool();
-    const old = Math.floor(Date.now() / 1000) - 10 * HOUR;
     const ids = Array.from({ length: TASKS }, (_, i) => String(540_000_000 + i));
-    for (const id of ids) {
-      const dir = await writeTask(spool.saveDir, id, { status: 6, finishedTime: old, backtrace: 'bt' });
-      await mkdir(join(dir, 'crash'));
-      for (let f = 0; f < FILES_PER_TASK; f++) await writeFile(join(dir, 'crash', `f${f}`), 'x');
-      await writeTask(spool.saveDir, id, { mtime: old });
-    }
+    await writeOldTasks(spool.saveDir, ids, FILES_PER_TASK, 10);
     const pluginDir = join(spool.root, 'plugins');
     await mkdir(pluginDir);
     const config = await spool.writeConfig([], ['DeleteTaskAfter = 1', 'DeleteFailedTaskAfter = 0']);
