@@ -6,24 +6,14 @@
 // The mirror is nginx (from a temp config on 127.0.0.1) serving a createrepo_c repo of the 2,000 signed packages
 // bench/verify-rpm.ts leaves in /tmp/retrace-bench-verify-rpm (run that first); everything lives on tmpfs. Rows run
 // interleaved, each into a fresh target; medians.
+// Our sources import `./x.js` for `./x.ts`: the same resolve hook the tests use.
+import '../scripts/ts-loader.mjs';
 import { execFile, spawn } from 'node:child_process';
 import { chmod, cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { registerHooks } from 'node:module';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { pino } from 'pino';
-
-registerHooks({
-  resolve(specifier, context, nextResolve) {
-    try {
-      return nextResolve(specifier, context);
-    } catch (error) {
-      if (!specifier.startsWith('.') || !specifier.endsWith('.js')) throw error;
-      return nextResolve(`${specifier.slice(0, -3)}.ts`, context);
-    }
-  },
-});
 
 const { syncFromMirror } = await import('../src/reposync/mirror-sync.js');
 const { parseRepoOptions } = await import('../src/reposync/repo-options.js');

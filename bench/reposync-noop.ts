@@ -7,22 +7,12 @@
 // /tmp/retrace-bench-verify-rpm (run that first), verified with its keys. Three rows, interleaved, medians: the whole
 // no-op sync; the orchestrator alone (the same release with no repos: lock, layout, state, the createrepo check);
 // and one createrepo_c run over the same tree, which is what upstream spent on every run.
+// Our sources import `./x.js` for `./x.ts`: the same resolve hook the tests use.
+import '../scripts/ts-loader.mjs';
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { registerHooks } from 'node:module';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
-
-registerHooks({
-  resolve(specifier, context, nextResolve) {
-    try {
-      return nextResolve(specifier, context);
-    } catch (error) {
-      if (!specifier.startsWith('.') || !specifier.endsWith('.js')) throw error;
-      return nextResolve(`${specifier.slice(0, -3)}.ts`, context);
-    }
-  },
-});
 
 const { parseConfig } = await import('../src/config/config.js');
 const { createLogger } = await import('../src/log.js');

@@ -2,30 +2,19 @@
 //
 //   cd /work/main && npx node bench/verify-rpm.ts [--count 2000] [--runs 5] [--cache /tmp/retrace-bench-verify-rpm]
 //
-// Node 24 runs this file with its built-in type stripping; a resolve hook maps the sources' `.js` import specifiers
-// to their `.ts` files, so no build step is needed. The first run builds and signs the packages (rpmbuild, rpmsign;
+// Node 24 runs this file with its built-in type stripping; scripts/ts-loader.mjs maps the sources' `.js` import
+// specifiers to their `.ts` files, so no build step is needed. The first run builds and signs the packages (rpmbuild, rpmsign;
 // ≈ 1 min for 2,000) into the cache directory; later runs reuse them. Every measurement runs in a child process
 // pinned to one core with taskset (when present), interleaved with `rpmkeys -K` on the same files, in page cache.
 // CPU seconds are reported next to wall time: the machines are shared, and CPU time barely depends on other load.
+import '../scripts/ts-loader.mjs';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { registerHooks } from 'node:module';
 import { availableParallelism, cpus } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
-
-registerHooks({
-  resolve(specifier, context, nextResolve) {
-    try {
-      return nextResolve(specifier, context);
-    } catch (error) {
-      if (!specifier.startsWith('.') || !specifier.endsWith('.js')) throw error;
-      return nextResolve(`${specifier.slice(0, -3)}.ts`, context);
-    }
-  },
-});
 
 const run = promisify(execFile);
 const self = fileURLToPath(import.meta.url);
