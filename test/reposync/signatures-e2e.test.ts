@@ -19,7 +19,7 @@ import { verifyRpm } from '../../src/rpm/verify.js';
 import { runCli } from '../support/cli.js';
 import { createGpgHome, type GpgHome, type GpgKeyInfo } from '../support/gpg.js';
 import { startHttpServer, type HttpServer } from '../support/http-server.js';
-import { buildRpms, readSignatureTags, rsaPrivateKeyFromGpg, signRpms, v3RsaSignaturePacket, withSignatureTags } from '../support/rpm.js';
+import { buildRpms, flip, offsetOf, readSignatureTags, rsaPrivateKeyFromGpg, signRpms, v3RsaSignaturePacket, withSignatureTags } from '../support/rpm.js';
 import { createTestSpool, type TestSpool } from '../support/spool.js';
 
 const log = createLogger({ name: 'test', level: 'silent' });
@@ -62,18 +62,6 @@ const REJECTED = ALL.filter((name) => CASES[name]?.expected !== 'admitted');
 // Everything rpm-shaped enters a gpgcheck=0 repo; only the lead check remains.
 const LAX_ADMITTED = ALL.filter((name) => name !== 'not-an-rpm.rpm');
 const REASONS: readonly RejectReason[] = ['unsigned', 'unknown_key', 'bad_signature', 'payload_digest_mismatch', 'corrupt', 'unsupported_algorithm', 'checksum_mismatch'];
-
-function flip(bytes: Buffer, offset: number): Buffer {
-  const copy = Buffer.from(bytes);
-  copy[offset] = (copy[offset] ?? 0) ^ 0x01;
-  return copy;
-}
-
-function offsetOf(bytes: Buffer, part: Buffer | string): number {
-  const at = bytes.indexOf(part);
-  if (at < 0) throw new Error('part not found');
-  return at;
-}
 
 function sample(body: string, name: string, labels: string): number | undefined {
   const line = body.split('\n').find((l) => l.startsWith(`${name}{${labels}} `));

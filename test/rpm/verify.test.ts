@@ -10,7 +10,7 @@ import { parseRpm } from '../../src/rpm/header.js';
 import { parseSignaturePacket } from '../../src/rpm/signature-packet.js';
 import { verifyRpm, verifyRpmBytes, verifyRpmFile, type VerifyOptions, type VerifyResult } from '../../src/rpm/verify.js';
 import { createGpgHome, type GpgHome, type GpgKeyInfo } from '../support/gpg.js';
-import { buildRpms, readSignatureTags, signRpms, withSignatureTags } from '../support/rpm.js';
+import { buildRpms, flip, offsetOf, readSignatureTags, signRpms, withSignatureTags } from '../support/rpm.js';
 
 let dir: string;
 let gpg: GpgHome;
@@ -79,18 +79,6 @@ async function verify(bytes: Buffer, options: VerifyOptions = {}, ring: Keyring 
     await rm(file);
   }
   return fromBytes;
-}
-
-function flip(bytes: Buffer, offset: number): Buffer {
-  const copy = Buffer.from(bytes);
-  copy[offset] = (copy[offset] ?? 0) ^ 0x01;
-  return copy;
-}
-
-function offsetOf(bytes: Buffer, part: Buffer | string): number {
-  const at = bytes.indexOf(part);
-  if (at < 0) throw new Error('part not found');
-  return at;
 }
 
 describe('accepted packages', () => {

@@ -188,6 +188,20 @@ export interface RawTag {
 const BIN = 7;
 const SIGNATURES_REGION = 62;
 
+/** A copy of `bytes` with one bit flipped at `offset`: tampering that a digest or signature must catch. */
+export function flip(bytes: Buffer, offset: number): Buffer {
+  const copy = Buffer.from(bytes);
+  copy[offset] = (copy[offset] ?? 0) ^ 0x01;
+  return copy;
+}
+
+/** Where `part` starts in `bytes`; throws when it is not there. */
+export function offsetOf(bytes: Buffer, part: Buffer | string): number {
+  const at = bytes.indexOf(part);
+  if (at < 0) throw new Error('part not found');
+  return at;
+}
+
 /**
  * A copy of the package with its signature header rebuilt: `changes` replaces or adds tags (BIN values given as
  * bytes) and removes those mapped to undefined. Lead, main header and payload are copied unchanged, so this makes
