@@ -18,7 +18,7 @@ import { pino } from 'pino';
 const { syncFromMirror } = await import('../src/reposync/mirror-sync.js');
 const { parseRepoOptions } = await import('../src/reposync/repo-options.js');
 const { loadKeyring } = await import('../src/gpg/keyring.js');
-const { verifyRpm, verifyRpmBytes } = await import('../src/rpm/verify.js');
+const { verifyRpm } = await import('../src/rpm/verify.js');
 type PackageVerdict = import('../src/reposync/types.js').PackageVerdict;
 
 const { values: args } = parseArgs({
@@ -46,14 +46,10 @@ try {
   Object.assign(nginx, await startNginx(root, served, port));
   const mirror = `http://127.0.0.1:${port}/`;
 
-  const keyring = await loadKeyring({ gpgDir: path.resolve(args.keys) });
+  const keys = { gpgDir: path.resolve(args.keys), extraKeyFiles: [] };
+  const keyring = await loadKeyring(keys);
   const verify = async (file: string): Promise<PackageVerdict> => {
     const result = await verifyRpm(file, keyring);
-    return result.ok ? { ok: true } : result;
-  };
-  // As sync-release.ts wires them: with gpgcheck the transports check a package they hold in memory from its bytes.
-  const verifyBytes = async (bytes: Uint8Array): Promise<PackageVerdict> => {
-    const result = await verifyRpmBytes(bytes, keyring);
     return result.ok ? { ok: true } : result;
   };
   const accept = async (): Promise<PackageVerdict> => ({ ok: true });
@@ -67,7 +63,9 @@ try {
     return dir;
   };
   const contextFor = (dir: string, verifyPackage: (file: string) => Promise<PackageVerdict>) => ({
-    ...(verifyPackage === verify ? { verifyPackageBytes: verifyBytes } : {}),
+    // As sync-release.ts wires them: with gpgcheck the transports may check a package they hold in memory on
+    // their staging threads, with a keyring loaded from the same files.
+    ...(verifyPackage === verify ? { verifyKeys: keys } : {}),
     release: { distribution: 'bench', version: '1', arch: 'x86_64' },
     packagesDir: path.join(dir, 'Packages'),
     stagingDir: path.join(dir, 'staging'),

@@ -9,3 +9,21 @@ export async function forEachLimited<T>(items: readonly T[], limit: number, fn: 
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
 }
+
+/** Runs at most `n` of the functions given to it at once, the others in turn as they come. */
+export function limiter(n: number): <T>(run: () => Promise<T>) => Promise<T> {
+  let free = n;
+  const waiting: (() => void)[] = [];
+  return async (run) => {
+    if (free > 0) free--;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      return await run();
+    } finally {
+      // The slot passes straight to the next in line, if any.
+      const nextInLine = waiting.shift();
+      if (nextInLine === undefined) free++;
+      else nextInLine();
+    }
+  };
+}

@@ -22,7 +22,7 @@ export async function syncFromMirror(mirror: string, ctx: MirrorSyncContext): Pr
     case 'http': {
       const remote = await httpRemote(ctx.options).catch((error: unknown) => `cannot set up HTTP: ${(error as Error).message}`);
       if (typeof remote === 'string') return { ok: false, detail: remote, admitted: 0, bytes: 0, rejected: [], unchanged: false };
-      return withRemote(remote, () => syncRepodata(mirror, ctx, remote));
+      return withRemote(remote, () => syncRepodata(mirror, ctx, remote, true));
     }
     case 'ftp':
       return withRemote(ftpRemote(ctx.options), (remote) => syncRepodata(mirror, ctx, remote));

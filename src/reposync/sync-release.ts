@@ -7,7 +7,7 @@ import { loadKeyring, resolveGpgKeyPaths, type Keyring } from '../gpg/keyring.js
 import type { Logger } from '../log.js';
 import { expandTemplate, releaseName, type ReleaseId } from '../plugins/release.js';
 import type { DistributionPlugin, RepoSpec } from '../plugins/types.js';
-import { verifyRpm, verifyRpmBytes, type VerifyResult } from '../rpm/verify.js';
+import { verifyRpm } from '../rpm/verify.js';
 import { runCreaterepo } from './createrepo.js';
 import { createLayout, measurePackages, moveStrayPackages, releaseLayout, repodataStale, type ReleaseLayout } from './layout.js';
 import { acquireReleaseLock, LockBusyError, LockFailedError, type ReleaseLock } from './lock.js';
@@ -15,7 +15,8 @@ import { syncFromMirror } from './mirror-sync.js';
 import { isRawhide, pruneRawhide } from './rawhide.js';
 import { parseRepoOptions } from './repo-options.js';
 import { readSyncState, writeSyncState, type SyncRunRecord } from './sync-state.js';
-import type { MirrorSyncContext, PackageVerdict, RejectReason } from './types.js';
+import { packageVerdict } from './package-verdict.js';
+import type { KeyringSource, MirrorSyncContext, PackageVerdict, RejectReason } from './types.js';
 
 export const ReposyncExit = {
   OK: 0,
@@ -91,7 +92,7 @@ async function syncLocked(options: SyncReleaseOptions, plugin: DistributionPlugi
   for (const name of strays.clashes) log.warn(`${name} is in ${layout.targetDir} and Packages/ already has a package of that name: left where it is`);
 
   const totals: Totals = { admitted: 0, bytes: 0, rejected: {}, failedRepos: [] };
-  const verify = packageVerifiers(config, plugin, release, log);
+  const verify = packageVerifier(config, plugin, release, log);
   for (const [index, repo] of plugin.repos.entries()) {
     if (signal.aborted) break;
     const mirrors = repo.mirrors.map((mirror) => expandTemplate(mirror, release));
@@ -147,7 +148,7 @@ async function syncRepo(
   repo: RepoSpec,
   mirrors: readonly string[],
   layout: ReleaseLayout,
-  verify: PackageVerifiers,
+  verify: PackageVerifier,
   totals: Totals,
 ): Promise<boolean> {
   const { config, release, log, signal } = options;
@@ -173,8 +174,7 @@ async function syncRepo(
       stateDir: layout.stateDir,
       options: repoOptions,
       verifyPackage: repoOptions.gpgcheck ? verify.file : accept,
-      // Without gpgcheck there is nothing to read: transports need not keep a package's bytes for this.
-      ...(repoOptions.gpgcheck ? { verifyPackageBytes: verify.bytes } : {}),
+      ...(repoOptions.gpgcheck ? { verifyKeys: verify.keys } : {}),
       log,
       signal,
     };
@@ -196,37 +196,26 @@ async function syncRepo(
 }
 
 /** Checks signatures against GpgDir plus the plugin's keys for this release; the keys load on first use, once. */
-export function packageVerifier(config: RetraceServerConfig, plugin: DistributionPlugin, release: ReleaseId, log: Logger): (path: string) => Promise<PackageVerdict> {
-  return packageVerifiers(config, plugin, release, log).file;
-}
-
-/** The file check of packageVerifier, and the same check of a package held in memory, sharing one keyring. */
-export function packageVerifiers(config: RetraceServerConfig, plugin: DistributionPlugin, release: ReleaseId, log: Logger): PackageVerifiers {
+export function packageVerifier(config: RetraceServerConfig, plugin: DistributionPlugin, release: ReleaseId, log: Logger): PackageVerifier {
+  const keys: KeyringSource = { gpgDir: config.agent.gpgDir, extraKeyFiles: resolveGpgKeyPaths(plugin.gpgKeys, release.version) };
   let keyring: Promise<Keyring> | undefined;
   const load = async (): Promise<Keyring> => {
-    const loaded = await loadKeyring({ gpgDir: config.agent.gpgDir, extraKeyFiles: resolveGpgKeyPaths(plugin.gpgKeys, release.version) });
+    const loaded = await loadKeyring(keys);
     for (const problem of loaded.problems) log.warn(`key not trusted: ${problem.file}: ${problem.detail}`);
     log.info(`${loaded.keys.length} trusted keys for ${releaseName(release)}`);
     return loaded;
   };
-  const verdict = async (run: (trusted: Keyring) => Promise<VerifyResult>): Promise<PackageVerdict> => {
-    keyring ??= load();
-    const trusted = await keyring;
-    try {
-      const result = await run(trusted);
-      return result.ok ? { ok: true, detail: `signed by ${result.keyId}` } : { ok: false, reason: result.reason, detail: result.detail };
-    } catch (err) {
-      return { ok: false, reason: 'corrupt', detail: `cannot read the package: ${(err as Error).message}` };
-    }
-  };
   return {
-    file: (path) => verdict((trusted) => verifyRpm(path, trusted)),
-    // Same verdicts as `file` (verifyRpmBytes parses and checks exactly what verifyRpm reads from the file).
-    bytes: (bytes) => verdict((trusted) => verifyRpmBytes(bytes, trusted)),
+    keys,
+    file: async (path) => {
+      const trusted = await (keyring ??= load());
+      return packageVerdict(() => verifyRpm(path, trusted));
+    },
   };
 }
 
-export interface PackageVerifiers {
+export interface PackageVerifier {
+  /** What `file` loads its keyring from (the context's verifyKeys). */
+  readonly keys: KeyringSource;
   readonly file: (path: string) => Promise<PackageVerdict>;
-  readonly bytes: (bytes: Uint8Array, path: string) => Promise<PackageVerdict>;
 }

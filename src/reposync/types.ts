@@ -35,6 +35,12 @@ export interface RepoOptions {
   readonly exclude: readonly string[];
 }
 
+/** The files a keyring is loaded from (loadKeyring). */
+export interface KeyringSource {
+  readonly gpgDir: string;
+  readonly extraKeyFiles: readonly string[];
+}
+
 export interface RejectedPackage {
   readonly file: string;
   readonly reason: RejectReason;
@@ -55,11 +61,11 @@ export interface MirrorSyncContext {
   /** Every package passes this (signature and payload digest when gpgcheck) before it enters packagesDir. */
   verifyPackage(stagedPath: string): Promise<PackageVerdict>;
   /**
-   * Optional, the same check as verifyPackage on a package a transport still holds in memory after staging it at
-   * `stagedPath` (the same bytes). Transports that have the bytes use it, when given, instead of reading the staged
-   * file back, so its verdict must be the one verifyPackage(stagedPath) would give.
+   * The trusted keys verifyPackage checks against, when it checks signatures. A transport that holds a package in
+   * memory may then run the same check (verifyRpmBytes with a keyring loaded from these files) on its own thread,
+   * on those bytes, instead of calling verifyPackage on the staged file.
    */
-  verifyPackageBytes?(bytes: Uint8Array, stagedPath: string): Promise<PackageVerdict>;
+  readonly verifyKeys?: KeyringSource;
   readonly log: Logger;
   /** Aborted when the agent stops: transports stop promptly and leave nothing partial in packagesDir. */
   readonly signal: AbortSignal;

@@ -24,7 +24,7 @@ export interface PackageCheck {
 export async function verifyRelease(config: RetraceServerConfig, plugin: DistributionPlugin, release: ReleaseId, log: Logger): Promise<PackageCheck[]> {
   const { packagesDir } = releaseLayout(config.retrace.repoDir, release);
   const files = (await listRpmFiles(packagesDir)).sort();
-  const verify = packageVerifier(config, plugin, release, log);
+  const verify = packageVerifier(config, plugin, release, log).file;
   const verdicts = new Map<string, PackageVerdict>();
   await forEachLimited(files, VERIFY_CONCURRENCY, async (file) => {
     verdicts.set(file, await verify(join(packagesDir, file)));

@@ -3,8 +3,8 @@
 // SPEC §13 allows 3 s from start to healthy. Each worker thread reads a share; so does this one.
 
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { workerModule } from '../worker-module.js';
 import { NO_CRASH_FILES, readTask, type TaskSnapshot } from './task.js';
 
 // Below this many tasks a thread costs more to start (~30 ms) than it saves.
@@ -36,14 +36,10 @@ export async function readShare(saveDir: string, ids: readonly string[]): Promis
 }
 
 function readInWorker(request: ReadTasksRequest): Promise<TaskSnapshot[]> {
-  // From the TypeScript sources (tests) the worker runs through Node's type stripping and needs
-  // the `.js` → `.ts` resolve hook; the built package runs plain JavaScript.
-  const fromSource = import.meta.url.endsWith('.ts');
-  const script = new URL(`./read-tasks-worker.${fromSource ? 'ts' : 'js'}`, import.meta.url);
-  const execArgv = fromSource ? ['--import', fileURLToPath(new URL('../../scripts/ts-loader.mjs', import.meta.url))] : [];
+  const { url, execArgv } = workerModule('./read-tasks-worker', import.meta.url);
   return new Promise((resolve, reject) => {
     // The same young-generation cap as the agent's own (see src/cli/agent.ts).
-    const worker = new Worker(script, { workerData: request, execArgv, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
+    const worker = new Worker(url, { workerData: request, execArgv, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
     worker.once('message', (snapshots: TaskSnapshot[]) => resolve(snapshots));
     worker.once('error', reject);
     worker.once('exit', (code) => reject(new Error(`task reader thread exited with ${code} before answering`)));

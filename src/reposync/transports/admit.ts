@@ -5,21 +5,13 @@ import { copyFile, link, lstat, mkdir, open, rename, unlink, writeFile } from 'n
 import path from 'node:path';
 import type { Checksum, ChecksumType } from '../repomd.js';
 import type { MirrorSyncContext, MirrorSyncResult, PackageVerdict, RejectedPackage, RejectReason } from '../types.js';
+import { limiter } from '../../each-limited.js';
 import { ChecksumCache, hashFile } from './checksum-cache.js';
-import { Stager, type FileIdentity } from './stager.js';
+import type { Remote } from './remote.js';
+import { Stager, type FileIdentity, type StagedPackage, type ThreadDownload } from './stager.js';
 
 const RPM_LEAD_MAGIC = Buffer.from([0xed, 0xab, 0xee, 0xdb]);
 const NO_LEAD: PackageVerdict = { ok: false, reason: 'corrupt', detail: 'no RPM lead magic at the start of the file' };
-
-/** A package written to staging from memory by Admission.stage(). */
-export interface Staged {
-  /** Of the whole file, hex. */
-  readonly digest: string;
-  /** It starts with the RPM lead's magic. */
-  readonly lead: boolean;
-  /** Its contents, kept when the context verifies bytes. */
-  readonly bytes?: Buffer;
-}
 
 /** How a package already in Packages/ compares with one a mirror offers under the same name. */
 export type Presence = 'missing' | 'same' | { readonly differs: string };
@@ -29,20 +21,28 @@ export class Admission {
   readonly #ctx: MirrorSyncContext;
   readonly #mirror: string;
   readonly #cache: ChecksumCache;
-  readonly #stager = new Stager();
+  readonly #stager: Stager;
+  /** max_parallel_downloads, for transfers on this thread (the staging threads share it out among themselves). */
+  readonly #transfer: <T>(run: () => Promise<T>) => Promise<T>;
   admitted = 0;
   bytes = 0;
   readonly rejected: RejectedPackage[] = [];
 
-  private constructor(ctx: MirrorSyncContext, mirror: string, cache: ChecksumCache) {
+  private constructor(ctx: MirrorSyncContext, mirror: string, cache: ChecksumCache, httpOnThreads: boolean) {
     this.#ctx = ctx;
     this.#mirror = mirror;
     this.#cache = cache;
+    this.#transfer = limiter(ctx.options.maxParallelDownloads);
+    this.#stager = new Stager({
+      ...(ctx.verifyKeys === undefined ? {} : { keys: ctx.verifyKeys }),
+      ...(httpOnThreads ? { http: ctx.options } : {}),
+    });
   }
 
-  static async start(ctx: MirrorSyncContext, mirror: string): Promise<Admission> {
+  /** With `httpOnThreads`, download() fetches packages over http(s) on the staging threads. */
+  static async start(ctx: MirrorSyncContext, mirror: string, httpOnThreads = false): Promise<Admission> {
     await Promise.all([ctx.packagesDir, ctx.stagingDir, ctx.stateDir].map((dir) => mkdir(dir, { recursive: true })));
-    return new Admission(ctx, mirror, await ChecksumCache.load(ctx.stateDir));
+    return new Admission(ctx, mirror, await ChecksumCache.load(ctx.stateDir), httpOnThreads);
   }
 
   /**
@@ -67,15 +67,19 @@ export class Admission {
     return mine === theirs ? 'same' : { differs: `Packages/${name} holds other contents (sha256 ${mine}, the mirror's ${theirs})` };
   }
 
+  /** Starts the staging threads now rather than with the first package (see Stager.warm). */
+  warm(): void {
+    this.#stager.warm();
+  }
+
   /**
-   * Writes a package held in memory to `staged` and hashes it (`type`), both off the main thread. Then `staged` is
-   * whole, to be checked against the metadata (`digest`) and admitted with the returned Staged. The bytes passed
-   * in may have been moved away; the returned ones are kept only when the context verifies bytes.
+   * Remote.download of a package to its staging path `dest`, at most max_parallel_downloads at once: on a
+   * staging thread when http(s) runs there, which holds a package that fits in `holdUpTo` in memory to stage, hash
+   * and (with the context's keys) verify it there (ThreadDownload.stage); else with `remote` on this thread.
    */
-  async stage(staged: string, bytes: Buffer, type: ChecksumType): Promise<Staged> {
-    const lead = hasLead(bytes);
-    const done = await this.#stager.stage(staged, bytes, type, this.#ctx.verifyPackageBytes !== undefined);
-    return { lead, ...done };
+  async download(remote: Remote, url: URL, dest: string, have: number, digest: ChecksumType, holdUpTo: number): Promise<ThreadDownload> {
+    if (this.#stager.fetches) return this.#stager.fetch(url, dest, this.#ctx.signal, have, digest, holdUpTo);
+    return this.#transfer(() => remote.download(url, dest, this.#ctx.signal, have, digest));
   }
 
   /**
@@ -83,10 +87,10 @@ export class Admission {
    * as Packages/<name>. A package refused, or different from one already there under that name, is quarantined:
    * a re-signed package with the same NEVRA never replaces the kept one. Returns whether it was admitted.
    *
-   * `held`, when given, is what stage() returned for `staged`: the lead is known, the signature is checked on the
-   * bytes still in memory when the context can (verifyPackageBytes), and the link is done on the stager's thread.
+   * `held`, when given, is what staging the download() of `staged` returned: the lead is known, so is the
+   * signature's verdict when the context gave its keys, and the link is done on a staging thread.
    */
-  async admit(staged: string, name: string, checksum: Checksum | undefined, held?: Staged): Promise<boolean> {
+  async admit(staged: string, name: string, checksum: Checksum | undefined, held?: StagedPackage): Promise<boolean> {
     const verdict = await this.#verify(staged, held);
     if (!verdict.ok) return this.refuse(name, verdict.reason, verdict.detail, staged);
 
@@ -117,10 +121,9 @@ export class Admission {
     return true;
   }
 
-  async #verify(staged: string, held: Staged | undefined): Promise<PackageVerdict> {
+  async #verify(staged: string, held: StagedPackage | undefined): Promise<PackageVerdict> {
     if (!(held?.lead ?? (await hasRpmLead(staged)))) return NO_LEAD;
-    const { verifyPackageBytes } = this.#ctx;
-    return held?.bytes !== undefined && verifyPackageBytes !== undefined ? verifyPackageBytes.call(this.#ctx, held.bytes, staged) : this.#ctx.verifyPackage(staged);
+    return held?.verdict ?? this.#ctx.verifyPackage(staged);
   }
 
   /** Records a refusal; moves the staged file (if any) into quarantine next to a `<file>.reason.json`. */
@@ -151,10 +154,6 @@ export class Admission {
 function quarantineName(name: string): string {
   const tamed = name.replace(/[^\w.+~^-]/g, '_').replace(/^\.+/, '_').slice(0, 200);
   return tamed === '' ? '_' : tamed;
-}
-
-function hasLead(bytes: Buffer): boolean {
-  return bytes.length >= RPM_LEAD_MAGIC.length && RPM_LEAD_MAGIC.equals(bytes.subarray(0, RPM_LEAD_MAGIC.length));
 }
 
 async function hasRpmLead(file: string): Promise<boolean> {

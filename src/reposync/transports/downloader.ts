@@ -20,9 +20,10 @@ import { packageFileName } from '../package-location.js';
 import { parsePrimary } from '../primary.js';
 import { parseRepomd, RepoMetadataError, type Checksum, type RepomdEntry } from '../repomd.js';
 import type { MirrorSyncContext, MirrorSyncResult, RepoOptions } from '../types.js';
-import { Admission, type Staged } from './admit.js';
+import { Admission } from './admit.js';
 import { hashFile } from './checksum-cache.js';
-import { RemoteError, type Downloaded, type Remote } from './remote.js';
+import { RemoteError, type Remote } from './remote.js';
+import type { StagedPackage, ThreadDownload } from './stager.js';
 
 interface Wanted {
   readonly name: string;
@@ -37,13 +38,14 @@ const BACKOFF_FIRST_MS = 250;
 const BACKOFF_MAX_MS = 5_000;
 // Packages between their download and their link, beyond the ones downloading.
 const ADMISSIONS_IN_FLIGHT = 8;
-// Packages up to this size are downloaded into memory, then hashed and staged with one write on the stager's
-// thread (and verified from those bytes when the context can); larger ones stream to the staging file. Memory held
-// at most: this times (max_parallel_downloads + ADMISSIONS_IN_FLIGHT).
+// Over http(s), packages up to this size are downloaded into memory on a staging thread, then hashed, written to
+// staging with one write and verified from those bytes there; larger ones stream to the staging file. Memory held
+// at most: this times max_parallel_downloads.
 const HOLD_BYTES = 8 * 1024 * 1024;
 
-export async function syncRepodata(mirror: string, ctx: MirrorSyncContext, remote: Remote): Promise<MirrorSyncResult> {
-  const admission = await Admission.start(ctx, mirror);
+/** With `httpOnThreads` the packages are fetched over http(s) on the staging threads, `remote` fetches the metadata. */
+export async function syncRepodata(mirror: string, ctx: MirrorSyncContext, remote: Remote, httpOnThreads = false): Promise<MirrorSyncResult> {
+  const admission = await Admission.start(ctx, mirror, httpOnThreads);
   const repoUrl = repoRoot(mirror);
   // Per target too, in case several repos share a state dir.
   const mirrorKey = createHash('sha256').update(`${path.resolve(ctx.packagesDir)}\0${mirror}`).digest('hex').slice(0, 16);
@@ -60,6 +62,8 @@ export async function syncRepodata(mirror: string, ctx: MirrorSyncContext, remot
     const [previous, previousTarget] = await Promise.all([readFile(path.join(saved, 'repomd.xml')), readFile(path.join(saved, 'target'), 'utf8')]).catch(() => []);
     if (previousTarget === target && previous?.equals(repomdBytes)) return admission.result(true, 'repomd.xml unchanged since the last complete run', true);
 
+    // Packages will come: the staging threads start (and load their keyring) while the metadata is read.
+    admission.warm();
     const primary = parseRepomd(repomdBytes.toString('utf8'), repomdUrl.href).entries.get('primary') as RepomdEntry;
     await mkdir(workDir, { recursive: true });
     const primaryFile = path.join(workDir, path.posix.basename(primary.href));
@@ -71,16 +75,19 @@ export async function syncRepodata(mirror: string, ctx: MirrorSyncContext, remot
       if (problem !== undefined) throw new RemoteError(`${primaryUrl.href}: ${problem.message}`, true);
     });
 
-    const { wanted, conflicts, listed } = await plan(primaryFile, primaryUrl.href, repoUrl, ctx, admission);
-    const failed = await downloadAll(wanted, ctx, remote, admission);
+    // Downloads start with the first package the primary lists, while the rest is still parsed.
+    const wanted = new WantedQueue();
+    const downloads = downloadAll(wanted, ctx, remote, admission);
+    const planned = plan(primaryFile, primaryUrl.href, repoUrl, ctx, admission, wanted).finally(() => wanted.close());
+    const [failed, { conflicts, listed }] = await settleBoth(downloads, planned);
     ctx.signal.throwIfAborted();
 
     // Anything refused for a reason other than the metadata itself (bad names) or a kept conflicting file may
     // succeed next time, so the run only counts as complete without such refusals.
     const settled = admission.rejected.filter((r) => r.reason === 'bad_location').length + conflicts;
     if (admission.rejected.length === settled) await saveAtomically(saved, { 'repomd.xml': repomdBytes, target });
-    const summary = `${listed} listed, ${wanted.length} to fetch, ${admission.admitted} admitted, ${admission.rejected.length} refused`;
-    if (failed > 0) return admission.result(false, `${failed} of ${wanted.length} packages could not be downloaded (${summary})`);
+    const summary = `${listed} listed, ${wanted.pushed} to fetch, ${admission.admitted} admitted, ${admission.rejected.length} refused`;
+    if (failed > 0) return admission.result(false, `${failed} of ${wanted.pushed} packages could not be downloaded (${summary})`);
     return admission.result(true, summary);
   } catch (error) {
     if (ctx.signal.aborted) throw ctx.signal.reason;
@@ -108,10 +115,10 @@ async function plan(
   repoUrl: URL,
   ctx: MirrorSyncContext,
   admission: Admission,
-): Promise<{ wanted: Wanted[]; conflicts: number; listed: number }> {
+  wanted: WantedQueue,
+): Promise<{ conflicts: number; listed: number }> {
   const present = new Set(await readdir(ctx.packagesDir));
   const seen = new Map<string, Checksum>();
-  const wanted: Wanted[] = [];
   let conflicts = 0;
   const { count } = await parsePrimary(
     decompressStream(createReadStream(primaryFile), path.basename(primaryFile)),
@@ -140,7 +147,46 @@ async function plan(
     },
     source,
   );
-  return { wanted, conflicts, listed: count };
+  return { conflicts, listed: count };
+}
+
+/** Packages to fetch, handed to the download tasks as the primary is parsed. */
+class WantedQueue {
+  readonly #items: Wanted[] = [];
+  #next = 0;
+  #closed = false;
+  #waiting: (() => void)[] = [];
+  /** How many were pushed in all. */
+  get pushed(): number {
+    return this.#items.length;
+  }
+
+  push(item: Wanted): void {
+    this.#items.push(item);
+    this.#waiting.shift()?.();
+  }
+
+  /** No more will come; the tasks waiting for one end. */
+  close(): void {
+    this.#closed = true;
+    for (const wake of this.#waiting.splice(0)) wake();
+  }
+
+  /** The next package, or undefined once the queue is closed and empty. */
+  async take(): Promise<Wanted | undefined> {
+    while (this.#next >= this.#items.length && !this.#closed) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    const item = this.#items[this.#next];
+    if (item !== undefined) this.#next++;
+    return item;
+  }
+}
+
+/** Both results, once both have settled; the first failure (in argument order) otherwise. */
+async function settleBoth<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [first, second] = await Promise.allSettled([a, b]);
+  if (first.status === 'rejected') throw first.reason;
+  if (second.status === 'rejected') throw second.reason;
+  return [first.value, second.value];
 }
 
 /** dnf's includepkgs/exclude: globs on the package name (or name.arch). */
@@ -151,40 +197,42 @@ export function selected(name: string, arch: string, options: Pick<RepoOptions, 
 }
 
 /** Downloads, checks and admits `wanted` with the repo's parallelism; returns how many could not be downloaded. */
-async function downloadAll(wanted: readonly Wanted[], ctx: MirrorSyncContext, remote: Remote, admission: Admission): Promise<number> {
+async function downloadAll(wanted: WantedQueue, ctx: MirrorSyncContext, remote: Remote, admission: Admission): Promise<number> {
   const dir = path.join(ctx.stagingDir, 'downloads');
   await mkdir(dir, { recursive: true });
   // Partial files of earlier runs, to resume; asking the filesystem about every other name would cost a failed lstat each.
   const leftovers = new Set(await readdir(dir));
   let failed = 0;
-  let next = 0;
+  // Tasks waiting for the parse to list more stop waiting.
+  ctx.signal.addEventListener('abort', () => wanted.close(), { once: true });
   // Packages go through their steps (download, staging and checksum, verification, link) in more tasks than there
   // are connections, and only the transfer holds one: the connections never wait for the other steps, which are
-  // round trips to another thread or CPU. At most max_parallel_downloads transfers run at once, as in dnf.
-  const transfer = limiter(ctx.options.maxParallelDownloads);
+  // round trips to another thread or CPU. At most max_parallel_downloads transfers run at once, as in dnf
+  // (Admission.download sees to it).
   let admitError: unknown;
-  const admit = async (staged: string, item: Wanted, held: Staged | undefined): Promise<void> => {
+  const admit = async (staged: string, item: Wanted, held: StagedPackage | undefined): Promise<void> => {
     await admission.admit(staged, item.name, item.checksum, held).catch((error: unknown) => void (admitError ??= error));
   };
   // Set when a task fails in a way no package explains: the others stop taking packages.
   let broken = false;
   const worker = async (): Promise<void> => {
-    while (next < wanted.length && !ctx.signal.aborted && !broken) {
-      const item = wanted[next++] as Wanted;
+    while (!ctx.signal.aborted && !broken) {
+      const item = await wanted.take();
+      if (item === undefined) return;
       const staged = path.join(dir, item.name);
       const rejectedCopy = `${staged}.bad`;
       let mayHaveStart = leftovers.has(item.name);
       let badCopy = leftovers.has(`${item.name}.bad`);
-      // Set when the transport kept the package in memory and it was staged from there.
-      let held: Staged | undefined;
+      // Set when the package was held in memory and staged (and maybe verified) from there.
+      let held: StagedPackage | undefined;
       try {
         await withRetries(item.url.href, ctx.options.retries + 1, ctx, async () => {
           const have = mayHaveStart ? ((await lstat(staged).catch(() => undefined))?.size ?? 0) : 0;
           mayHaveStart = true;
-          const got = await transfer(() => remote.download(item.url, staged, ctx.signal, have, item.checksum.type, HOLD_BYTES));
+          const got = await admission.download(remote, item.url, staged, have, item.checksum.type, HOLD_BYTES);
           if (got.resumedAt > 0) ctx.log.info({ file: item.name, from: got.resumedAt }, 'download resumed');
-          // A package kept in memory is staged (and hashed) now, so that what is checked below is the staged file.
-          const staging = got.bytes === undefined ? undefined : await admission.stage(staged, got.bytes, item.checksum.type);
+          // A package the thread holds in memory is staged (and hashed) now, so that what is checked below is the staged file.
+          const staging = await got.stage?.();
           const problem = await contentProblem(staged, { ...got, digest: staging?.digest ?? got.digest }, item.size, item.checksum);
           // A bad whole file cannot be resumed into a good one: the next attempt starts over.
           if (problem === undefined) {
@@ -213,7 +261,7 @@ async function downloadAll(wanted: readonly Wanted[], ctx: MirrorSyncContext, re
       await admit(staged, item, held);
     }
   };
-  const tasks = Array.from({ length: Math.min(ctx.options.maxParallelDownloads + ADMISSIONS_IN_FLIGHT, wanted.length) }, () =>
+  const tasks = Array.from({ length: ctx.options.maxParallelDownloads + ADMISSIONS_IN_FLIGHT }, () =>
     worker().catch((error: unknown) => {
       broken = true;
       throw error;
@@ -223,24 +271,6 @@ async function downloadAll(wanted: readonly Wanted[], ctx: MirrorSyncContext, re
   for (const result of settled) if (result.status === 'rejected') throw result.reason;
   if (admitError !== undefined) throw admitError;
   return failed;
-}
-
-/** Runs at most `n` of the functions given to it at once, the others in turn as they come. */
-function limiter(n: number): <T>(run: () => Promise<T>) => Promise<T> {
-  let free = n;
-  const waiting: (() => void)[] = [];
-  return async (run) => {
-    if (free > 0) free--;
-    else await new Promise<void>((resolve) => waiting.push(resolve));
-    try {
-      return await run();
-    } finally {
-      // The slot passes straight to the next in line, if any.
-      const nextInLine = waiting.shift();
-      if (nextInLine === undefined) free++;
-      else nextInLine();
-    }
-  };
 }
 
 /** A whole download that is not the file the metadata describes; retryable, since it may have been damaged on the way. */
@@ -254,7 +284,7 @@ class ContentMismatch extends RemoteError {
 }
 
 /** Why a downloaded file is not the one the metadata describes, or undefined when it is. */
-async function contentProblem(file: string, got: Downloaded, size: number | undefined, checksum: Checksum): Promise<ContentMismatch | undefined> {
+async function contentProblem(file: string, got: ThreadDownload, size: number | undefined, checksum: Checksum): Promise<ContentMismatch | undefined> {
   if (size !== undefined && got.size !== size) return new ContentMismatch('size_mismatch', `size mismatch: ${got.size} bytes instead of the ${size} the metadata lists`);
   const digest = got.digest ?? (await hashFile(file, checksum.type));
   if (digest === checksum.value) return undefined;

@@ -1,0 +1,104 @@
+// A staging thread's program (see stager.ts): downloads with its own http(s) client, plain blocking file calls,
+// hashing, and the signature check of a package from its bytes, with a keyring of its own loaded from the same
+// files as the main thread's.
+import { createHash } from 'node:crypto';
+import { linkSync, lstatSync, unlinkSync, writeFileSync } from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+import type { PackageVerdict } from '../types.js';
+import { httpRemote } from './http.js';
+import { RemoteError, type Downloaded, type Remote } from './remote.js';
+import { limiter } from '../../each-limited.js';
+import type { StagedPackage, StagerReply, StagerRequest, StagerSetup, StagerThreadSetup } from './stager.js';
+
+const RPM_LEAD_MAGIC = Buffer.from([0xed, 0xab, 0xee, 0xdb]);
+
+const setup = workerData as StagerThreadSetup;
+// This thread's share of max_parallel_downloads; the fetches beyond it wait for a transfer to end, here, so
+// that the next starts without a round trip to the main thread.
+const transfer = limiter(Math.max(1, setup.transfers));
+const remote: Promise<Remote> | undefined = setup.http === undefined ? undefined : httpRemote(setup.http);
+// A client that cannot be set up (an unreadable sslcacert) fails each fetch, not the thread.
+remote?.catch(() => {});
+// Loaded on the first check only: without keys the thread never needs OpenPGP.js and the rpm reader.
+let verifier: Promise<(bytes: Uint8Array) => Promise<PackageVerdict>> | undefined;
+const fetches = new Map<number, AbortController>();
+/** Downloads held in memory until their 'stage' request, by fetch id. */
+const held = new Map<number, { readonly bytes: Buffer; readonly dest: string; readonly digest: string }>();
+
+async function loadVerifier(): Promise<(bytes: Uint8Array) => Promise<PackageVerdict>> {
+  const [{ loadKeyring }, { verifyRpmBytes }, { packageVerdict }] = await Promise.all([
+    import('../../gpg/keyring.js'),
+    import('../../rpm/verify.js'),
+    import('../package-verdict.js'),
+  ]);
+  const keyring = await loadKeyring(setup.keys as NonNullable<StagerSetup['keys']>);
+  return (bytes) => packageVerdict(() => verifyRpmBytes(bytes, keyring));
+}
+
+async function stage(dest: string, bytes: Buffer, digestType: string): Promise<StagedPackage> {
+  const digest = createHash(digestType).update(bytes).digest('hex');
+  writeFileSync(dest, bytes);
+  const lead = bytes.length >= RPM_LEAD_MAGIC.length && RPM_LEAD_MAGIC.equals(bytes.subarray(0, RPM_LEAD_MAGIC.length));
+  if (!lead || setup.keys === undefined) return { digest, lead };
+  const verify = await (verifier ??= loadVerifier());
+  return { digest, lead, verdict: await verify(bytes) };
+}
+
+async function fetch(request: Extract<StagerRequest, { op: 'fetch' }>): Promise<Omit<Downloaded, 'bytes'> & { held?: boolean }> {
+  if (remote === undefined) throw new Error('this staging thread has no http(s) client');
+  const controller = new AbortController();
+  fetches.set(request.id, controller);
+  try {
+    const client = await remote;
+    const { bytes, ...got } = await transfer(() => client.download(new URL(request.url), request.dest, controller.signal, request.have, request.digest, request.holdUpTo));
+    if (bytes === undefined) return got;
+    held.set(request.id, { bytes, dest: request.dest, digest: request.digest });
+    return { ...got, held: true };
+  } finally {
+    fetches.delete(request.id);
+  }
+}
+
+async function serve(request: StagerRequest): Promise<StagerReply> {
+  switch (request.op) {
+    case 'fetch':
+      return { id: request.id, ok: true, download: await fetch(request) };
+    case 'stage': {
+      const download = held.get(request.target);
+      if (download === undefined) throw new Error(`no download ${request.target} is held`);
+      held.delete(request.target);
+      return { id: request.id, ok: true, staged: await stage(download.dest, download.bytes, download.digest) };
+    }
+    case 'abort':
+      fetches.get(request.target)?.abort(new Error('aborted'));
+      return { id: request.id, ok: true };
+    case 'link': {
+      // Never replaces anything: EEXIST goes back to the caller, which compares the two files.
+      linkSync(request.from, request.to);
+      const { size, mtimeMs, ino } = lstatSync(request.to);
+      unlinkSync(request.from);
+      return { id: request.id, ok: true, identity: { size, mtimeMs, ino } };
+    }
+    case 'warm':
+      await remote;
+      if (setup.keys !== undefined) await (verifier ??= loadVerifier());
+      return { id: request.id, ok: true };
+  }
+}
+
+parentPort?.on('message', (request: StagerRequest) => {
+  serve(request).then(
+    (reply) => parentPort?.postMessage(reply),
+    (error: unknown) => {
+      const { message, code, name } = error as NodeJS.ErrnoException;
+      parentPort?.postMessage({
+        id: request.id,
+        ok: false,
+        message: String(message),
+        ...(code === undefined ? {} : { code }),
+        ...(error instanceof RemoteError ? { retryable: error.retryable } : {}),
+        ...(name === 'AbortError' ? { aborted: true } : {}),
+      } satisfies StagerReply);
+    },
+  );
+});
