@@ -87,6 +87,16 @@ const reload = (): void => {
   });
 };
 
+// SIGUSR2: sync every SyncRelease now (a release already syncing is joined, not started twice); the schedule
+// then counts SyncInterval from that run. `systemctl kill -s USR2 retrace-server-agent` sends it.
+const syncNow = (): void => {
+  if (stopping) return;
+  const releases = agent.reposync.releases;
+  log.info({ signal: 'SIGUSR2' }, releases.length === 0 ? 'SIGUSR2: no SyncReleases to sync' : `SIGUSR2: syncing ${releases.length} releases now`);
+  for (const release of releases) void agent.reposync.syncNow(release);
+};
+
 process.on('SIGTERM', () => void stop('SIGTERM'));
 process.on('SIGINT', () => void stop('SIGINT'));
 process.on('SIGHUP', reload);
+process.on('SIGUSR2', syncNow);

@@ -9,7 +9,7 @@
 // skips upstream's uid checks: the test suite runs as root on machines without a `retrace` user.
 
 import { execa } from 'execa';
-import pretty from 'pino-pretty';
+import { prettyFactory } from 'pino-pretty';
 import { pino } from 'pino';
 import { loadConfig, resolveConfigPath, type RetraceServerConfig } from '../config/config.js';
 import type { Logger } from '../log.js';
@@ -20,6 +20,7 @@ import { releaseLayout } from '../reposync/layout.js';
 import { ReposyncExit, syncRelease } from '../reposync/sync-release.js';
 import { verifyRelease } from '../reposync/verify-release.js';
 import { CONFIG_OPTION_HELP, createProgram, die, PLUGIN_DIR_OPTION_HELP } from './program.js';
+import { ProgressBar, type Terminal } from './progress-bar.js';
 
 const NAME = 'retrace-server-reposync';
 const USER = 'retrace';
@@ -47,7 +48,9 @@ try {
 } catch (err) {
   die(NAME, (err as Error).message);
 }
-const log = createCliLogger(opts.verbose);
+// On a terminal, a progress bar (cleared around each log line); elsewhere log lines only.
+const bar = process.stderr.isTTY ? new ProgressBar(process.stderr) : undefined;
+const log = createCliLogger(opts.verbose, bar?.around(process.stderr) ?? process.stderr);
 
 if (opts.verifyOnly) {
   const plugin = (await loadPlugins(resolvePluginDir(opts.pluginDir))).plugins.find((p) => p.distribution === distribution);
@@ -85,7 +88,8 @@ process.on('SIGINT', onSignal);
 const plugins = await loadPlugins(resolvePluginDir(opts.pluginDir));
 for (const error of plugins.errors) log.debug(`plugin skipped: ${error.message}`);
 try {
-  const outcome = await syncRelease({ config, plugins: plugins.plugins, release, log, signal: controller.signal });
+  const outcome = await syncRelease({ config, plugins: plugins.plugins, release, log, signal: controller.signal, ...(bar === undefined ? {} : { progress: bar }) });
+  bar?.end();
   if (outcome.exitCode === ReposyncExit.OK && !outcome.aborted) log.info(outcome.message);
   else log.error(outcome.message);
   process.exit(stopSignal ? exitCodeOf(stopSignal) : outcome.exitCode);
@@ -108,17 +112,14 @@ function dropPrivileges(group: string, logger: Logger): void {
   logger.info(`Privileges set to '${USER}:${group}'.`);
 }
 
-/** Plain `LEVEL: message` lines on stderr as upstream's logging printed them; -v debug, -vv also tool output. */
-function createCliLogger(verbose: number): Logger {
+/**
+ * Plain `LEVEL: message` lines as upstream's logging printed them, written to `out` as each is logged (so none is
+ * lost at process.exit); -v debug, -vv also tool output.
+ */
+function createCliLogger(verbose: number, out: Terminal): Logger {
   const level = verbose >= 2 ? 'trace' : verbose === 1 ? 'debug' : 'info';
-  const destination = pretty({
-    destination: 2,
-    sync: true,
-    colorize: process.stderr.isTTY === true,
-    ignore: 'pid,hostname,time,name,svc',
-    singleLine: true,
-  });
-  return pino({ level, base: {} }, destination);
+  const prettify = prettyFactory({ colorize: process.stderr.isTTY === true, ignore: 'pid,hostname,time,name,svc', singleLine: true });
+  return pino({ level, base: {} }, { write: (line: string) => void out.write(prettify(line)) });
 }
 
 function exitCodeOf(signal: NodeJS.Signals): number {

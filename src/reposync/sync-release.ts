@@ -16,7 +16,7 @@ import { isRawhide, pruneRawhide } from './rawhide.js';
 import { parseRepoOptions } from './repo-options.js';
 import { readSyncState, writeSyncState, type SyncRunRecord } from './sync-state.js';
 import { packageVerdict } from './package-verdict.js';
-import type { KeyringSource, MirrorSyncContext, PackageVerdict, RejectReason } from './types.js';
+import type { KeyringSource, MirrorSyncContext, PackageVerdict, RejectReason, SyncProgress } from './types.js';
 
 export const ReposyncExit = {
   OK: 0,
@@ -41,6 +41,7 @@ export interface SyncReleaseOptions {
   readonly log: Logger;
   /** Stops the run between and inside mirror transfers; nothing partial is left in Packages/. */
   readonly signal?: AbortSignal;
+  readonly progress?: SyncProgress;
 }
 
 export interface SyncOutcome {
@@ -151,7 +152,7 @@ async function syncRepo(
   verify: PackageVerifier,
   totals: Totals,
 ): Promise<boolean> {
-  const { config, release, log, signal } = options;
+  const { config, release, log, signal, progress } = options;
   let repoOptions;
   try {
     const snippets = [plugin.dnfcfg, repo.localConfig].map((text) => text && expandTemplate(text, release));
@@ -166,6 +167,7 @@ async function syncRepo(
 
   for (const [index, mirror] of mirrors.entries()) {
     if (signal.aborted) return false;
+    progress?.repo(plugin.repos.indexOf(repo) + 1, plugin.repos.length, mirror);
     const context: MirrorSyncContext = {
       release,
       packagesDir: layout.packagesDir,
@@ -177,6 +179,7 @@ async function syncRepo(
       ...(repoOptions.gpgcheck ? { verifyKeys: verify.keys } : {}),
       log,
       signal,
+      ...(progress === undefined ? {} : { progress }),
     };
     const result = await syncFromMirror(mirror, context).catch((err: unknown) => ({
       ok: false, detail: (err as Error).message, admitted: 0, bytes: 0, rejected: [], unchanged: false,

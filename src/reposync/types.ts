@@ -47,6 +47,16 @@ export interface RejectedPackage {
   readonly detail: string;
 }
 
+/** Where a sync reports how far it got (the CLI's progress bar); every call is optional to act on. */
+export interface SyncProgress {
+  /** The orchestrator starts repo `index` (from 1) of `count` with this mirror. */
+  repo(index: number, count: number, mirror: string): void;
+  /** A transport found more packages to bring in; `bytes` is their size when known, else 0. */
+  planned(packages: number, bytes: number): void;
+  /** Packages went through admission, admitted or refused; `bytes` is the admitted size. */
+  done(packages: number, bytes: number): void;
+}
+
 export interface MirrorSyncContext {
   readonly release: ReleaseId;
   /** RepoDir/<dist>-<ver>-<arch>/Packages: only whole, verified packages ever appear here. */
@@ -67,6 +77,7 @@ export interface MirrorSyncContext {
    */
   readonly verifyKeys?: KeyringSource;
   readonly log: Logger;
+  readonly progress?: SyncProgress;
   /** Aborted when the agent stops: transports stop promptly and leave nothing partial in packagesDir. */
   readonly signal: AbortSignal;
 }

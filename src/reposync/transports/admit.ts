@@ -117,6 +117,7 @@ export class Admission {
     if (checksum !== undefined) this.#cache.remember(name, identity, checksum);
     this.admitted++;
     this.bytes += identity.size;
+    this.#ctx.progress?.done(1, identity.size);
     this.#ctx.log.debug({ file: name, mirror: this.#mirror }, 'package admitted');
     return true;
   }
@@ -129,6 +130,7 @@ export class Admission {
   /** Records a refusal; moves the staged file (if any) into quarantine next to a `<file>.reason.json`. */
   async refuse(name: string, reason: RejectReason, detail: string, staged?: string): Promise<false> {
     this.rejected.push({ file: name, reason, detail });
+    this.#ctx.progress?.done(1, 0);
     this.#ctx.log.warn({ file: name, reason, detail, mirror: this.#mirror }, 'package refused');
     const dir = this.#ctx.quarantineDir;
     await mkdir(dir, { recursive: true });

@@ -139,7 +139,10 @@ async function plan(
       }
       seen.set(name, record.checksum);
       const presence = present.has(name) ? await admission.presence(name, record.size, record.checksum) : 'missing';
-      if (presence === 'missing') wanted.push({ name, url: url as URL, size: record.size, checksum: record.checksum });
+      if (presence === 'missing') {
+        wanted.push({ name, url: url as URL, size: record.size, checksum: record.checksum });
+        ctx.progress?.planned(1, record.size);
+      }
       else if (presence !== 'same') {
         conflicts++;
         await admission.refuse(name, 'checksum_mismatch', `${presence.differs}; kept it`);

@@ -20,6 +20,7 @@ export async function syncLocal(mirror: string, ctx: MirrorSyncContext): Promise
       const source = await stat(file);
       const name = path.basename(file);
       if ((await admission.presence(name, source.size, undefined, file)) === 'same') continue;
+      ctx.progress?.planned(1, source.size);
       const staged = path.join(staging, name);
       await copyFile(file, staged);
       // The source's mtime, so the next run's quick check (size + mtime) recognises the admitted copy.

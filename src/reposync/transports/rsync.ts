@@ -89,14 +89,15 @@ async function runRsync(mirror: string, staging: string, ctx: MirrorSyncContext)
  */
 async function admitStaged(staging: string, admission: Admission, ctx: MirrorSyncContext): Promise<number> {
   const entries = await readdir(staging, { recursive: true, withFileTypes: true });
-  let staged = 0;
-  for (const entry of entries) {
-    if (ctx.signal.aborted) break;
-    if (!entry.isFile() || !entry.name.endsWith('.rpm')) continue;
+  const whole = entries.flatMap((entry) => {
+    if (!entry.isFile() || !entry.name.endsWith('.rpm')) return [];
     const relative = path.relative(staging, path.join(entry.parentPath, entry.name));
-    if (relative.split(path.sep).some((segment) => segment.startsWith('.'))) continue;
-    staged++;
-    await admission.admit(path.join(staging, relative), entry.name, undefined);
+    return relative.split(path.sep).some((segment) => segment.startsWith('.')) ? [] : [{ relative, name: entry.name }];
+  });
+  ctx.progress?.planned(whole.length, 0);
+  for (const { relative, name } of whole) {
+    if (ctx.signal.aborted) break;
+    await admission.admit(path.join(staging, relative), name, undefined);
   }
-  return staged;
+  return whole.length;
 }
