@@ -35,11 +35,11 @@ GpgDir = ${join(root, 'gpg')}
 }
 
 const agent = spawn(process.execPath, [
-  '--max-semi-space-size=2', '--expose-gc', // as in the agent's shebang: see src/cli/agent.ts
+  '--max-semi-space-size=2', '--expose-gc', // as in the agent's shebang, with MALLOC_ARENA_MAX: see src/cli/agent.ts
   join(root, 'dist', 'cli', 'agent.js'),
   '--config', configPath,
   '--plugin-dir', join(root, 'plugins'),
   ...process.argv.slice(2),
-], { stdio: 'inherit' });
+], { stdio: 'inherit', env: { ...process.env, MALLOC_ARENA_MAX: '1' } });
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => agent.kill(signal));
 agent.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -22,7 +22,6 @@ import { reapPolicy } from '../reaper/rules.js';
 import { ReapScheduler } from '../reaper/scheduler.js';
 import { releaseLayout, type ReleaseLayout } from '../reposync/layout.js';
 import { SyncSchedule } from '../reposync/schedule.js';
-import { syncRelease } from '../reposync/sync-release.js';
 import { readSyncState } from '../reposync/sync-state.js';
 import { SpoolTracker } from '../spool/tracker.js';
 
@@ -82,7 +81,12 @@ export class Agent {
     this.syncs = new SyncSchedule({
       releases: config.agent.syncReleases,
       intervalSeconds: () => this.config.agent.syncInterval,
-      run: (release, signal) => syncRelease({ config: this.config, plugins: this.plugins.plugins, release, log: options.log.child({ repo: releaseName(release) }), signal }),
+      // Loaded with the first sync: the transports and the rpm reader are memory an agent without SyncReleases
+      // never needs.
+      run: async (release, signal) => {
+        const { syncRelease } = await import('../reposync/sync-release.js');
+        return syncRelease({ config: this.config, plugins: this.plugins.plugins, release, log: options.log.child({ repo: releaseName(release) }), signal });
+      },
       lastAttemptMs: async (release) => {
         const attempt = (await readSyncState(layoutOf(release).stateDir).catch(() => undefined))?.attempt;
         return attempt === undefined ? undefined : attempt * 1000;

@@ -8,7 +8,7 @@ import type { Logger } from '../log.js';
 import { releaseName, type ReleaseId } from '../plugins/release.js';
 import { measurePackages, type ReleaseLayout } from '../reposync/layout.js';
 import type { SyncSchedule } from '../reposync/schedule.js';
-import { ReposyncExit, type SyncOutcome } from '../reposync/sync-release.js';
+import { ReposyncExit, type SyncOutcome } from '../reposync/outcome.js';
 import { readSyncState, type SyncRunRecord } from '../reposync/sync-state.js';
 import type { RejectReason } from '../reposync/types.js';
 import { METRIC_PREFIX } from './registry.js';

@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
 import { releaseName, type ReleaseId } from '../plugins/release.js';
-import { ReposyncExit, type SyncOutcome } from './sync-release.js';
+import { ReposyncExit, type SyncOutcome } from './outcome.js';
 
 export interface SyncScheduleEvents {
   /** A run ended, whatever its outcome (a lock held by another process included). */

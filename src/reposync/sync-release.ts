@@ -15,23 +15,9 @@ import { syncFromMirror } from './mirror-sync.js';
 import { isRawhide, pruneRawhide } from './rawhide.js';
 import { parseRepoOptions } from './repo-options.js';
 import { readSyncState, writeSyncState, type SyncRunRecord } from './sync-state.js';
+import { ReposyncExit, type SyncOutcome } from './outcome.js';
 import { packageVerdict } from './package-verdict.js';
 import type { KeyringSource, MirrorSyncContext, PackageVerdict, RejectReason, SyncProgress } from './types.js';
-
-export const ReposyncExit = {
-  OK: 0,
-  UNKNOWN_DISTRIBUTION: 1,
-  /** Upstream exits 1 on any uncaught exception too. */
-  ERROR: 1,
-  LOCKED: 2,
-  LOCK_FAILED: 3,
-  CREATEREPO_FAILED: 4,
-  NO_WORKING_MIRROR: 5,
-  PRIVILEGES: 6,
-  /** --verify-only found packages that do not verify (new). */
-  VERIFY_FAILED: 7,
-} as const;
-export type ReposyncExitCode = (typeof ReposyncExit)[keyof typeof ReposyncExit];
 
 export interface SyncReleaseOptions {
   readonly config: RetraceServerConfig;
@@ -44,14 +30,6 @@ export interface SyncReleaseOptions {
   readonly progress?: SyncProgress;
 }
 
-export interface SyncOutcome {
-  readonly exitCode: ReposyncExitCode;
-  readonly message: string;
-  /** The run was stopped by the signal; its exit code says how far it got. */
-  readonly aborted: boolean;
-  /** What the run did; absent when it never got the lock. */
-  readonly record?: SyncRunRecord;
-}
 
 export async function syncRelease(options: SyncReleaseOptions): Promise<SyncOutcome> {
   const { config, plugins, release, log } = options;

@@ -5,7 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { workerModule } from '../worker-module.js';
-import { NO_CRASH_FILES, readTask, type TaskSnapshot } from './task.js';
+import { readTask, taskSnapshot, type TaskSnapshot } from './task.js';
 
 // Below this many tasks a thread costs more to start (~30 ms) than it saves.
 const MIN_TASKS_PER_THREAD = 5000;
@@ -21,9 +21,17 @@ export async function readTasks(saveDir: string, ids: readonly string[]): Promis
   const share = Math.ceil(ids.length / threads);
   const shares = Array.from({ length: threads }, (_, i) => ids.slice(i * share, (i + 1) * share));
   const [own = [], ...others] = shares;
-  const results = await Promise.all([readShare(saveDir, own), ...others.map((part) => readInWorker({ saveDir, ids: part }))]);
-  // A copy from a thread has its own empty list; share the one empty list instead.
-  return new Map(results.flat().map((snapshot) => [snapshot.id, snapshot.crashFiles.length > 0 ? snapshot : { ...snapshot, crashFiles: NO_CRASH_FILES }]));
+  const results = await Promise.all([readShare(saveDir, own), ...others.map(async (part) => adopt(part, await readInWorker({ saveDir, ids: part })))]);
+  return new Map(results.flat().map((snapshot) => [snapshot.id, snapshot]));
+}
+
+/** Copies from a thread in the shape of our own, each with its id as the string in `ids` (in whose order they come). */
+function adopt(ids: readonly string[], copies: readonly TaskSnapshot[]): TaskSnapshot[] {
+  let at = 0;
+  return copies.map((copy) => {
+    while (ids[at] !== copy.id) at++;
+    return taskSnapshot(copy, ids[at]);
+  });
 }
 
 export async function readShare(saveDir: string, ids: readonly string[]): Promise<TaskSnapshot[]> {

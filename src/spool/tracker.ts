@@ -19,7 +19,7 @@ import { findWorkers, isAlive, listProcesses, type WorkerProcess } from './proc.
 import { classifySpoolEntry, listSpool } from './spool-entries.js';
 import { isFinished, TASK_STATES, taskDurationSeconds, taskState, type TaskState } from './state.js';
 import { readTasks } from './read-tasks.js';
-import { readTask, type TaskSnapshot } from './task.js';
+import { readTask, taskDir, type TaskSnapshot } from './task.js';
 
 export interface TrackedTask {
   readonly id: string;
@@ -198,7 +198,7 @@ export class SpoolTracker extends EventEmitter<TrackerEvents> {
 
   private async mtimeChanged(task: TrackedTask): Promise<boolean> {
     try {
-      return (await lstat(task.snapshot.dir)).mtimeMs !== task.snapshot.mtimeMs;
+      return (await lstat(taskDir(this.options.saveDir, task.id))).mtimeMs !== task.snapshot.mtimeMs;
     } catch {
       return true;
     }
@@ -241,7 +241,7 @@ export class SpoolTracker extends EventEmitter<TrackerEvents> {
     const watcher = this.taskWatchers.get(id);
     const wanted = task !== undefined && !isFinished(task.state) && !this.stopped;
     if (wanted && !watcher) {
-      this.taskWatchers.set(id, watch(task.snapshot.dir, { depth: 0, ignoreInitial: true, followSymlinks: false })
+      this.taskWatchers.set(id, watch(taskDir(this.options.saveDir, id), { depth: 0, ignoreInitial: true, followSymlinks: false })
         .on('all', () => this.scheduleRefresh(id))
         .on('error', (err) => this.onWatcherError(err)));
     } else if (!wanted && watcher) {

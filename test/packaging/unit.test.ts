@@ -81,6 +81,8 @@ describe('packaging/retrace-server-agent.service', () => {
     expect(s.get('TimeoutStopSec')).toEqual(['15s']);
     expect(s.get('ExecReload')).toEqual(['/bin/kill -HUP $MAINPID']);
     expect(s.get('ExecStart')).toEqual(['/usr/bin/node --max-semi-space-size=2 --expose-gc /usr/lib/node_modules/retrace-server-agent/dist/cli/agent.js']);
+    // The memory settings of the agent's own shebang (src/cli/agent.ts).
+    expect(s.get('Environment')).toEqual(['MALLOC_ARENA_MAX=1']);
   });
 
   it('sets no option that gives the unit its own mount namespace (unmounts must reach the host)', () => {

@@ -12,7 +12,7 @@ import { Agent } from '../../src/agent/agent.js';
 import { loadKeyring } from '../../src/gpg/keyring.js';
 import { createLogger } from '../../src/log.js';
 import { releaseName } from '../../src/plugins/release.js';
-import type { SyncOutcome } from '../../src/reposync/sync-release.js';
+import type { SyncOutcome } from '../../src/reposync/outcome.js';
 import type { RejectReason } from '../../src/reposync/types.js';
 import { parseRpm } from '../../src/rpm/header.js';
 import { verifyRpm } from '../../src/rpm/verify.js';

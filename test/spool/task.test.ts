@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { readTask, TaskStatus, type TaskSnapshot } from '../../src/spool/task.js';
+import { readTask, taskDir, TaskStatus, type TaskSnapshot } from '../../src/spool/task.js';
 import { cleanupFakeWorkers, startFakeWorker, stopFakeWorkers } from '../support/worker.js';
 
 type Files = Record<string, string | Buffer>;
@@ -121,7 +121,7 @@ describe('readTask fields', () => {
     const relative = path.relative(process.cwd(), saveDir);
     const snapshot = await readTask(relative, '42');
     expect(snapshot?.id).toBe('42');
-    expect(snapshot?.dir).toBe(dir);
+    expect(taskDir(relative, '42')).toBe(dir);
     expect(snapshot?.mtimeMs).toBe(Date.parse('2024-01-02T03:04:05Z'));
   });
 });

@@ -5,7 +5,6 @@
 
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { execa } from 'execa';
 import { cleanupLine } from './cleanup-log.js';
 import { compactTimestamp, errorText, failed, nowOf, succeeded, type EffectOutcome, type ReapContext } from './context.js';
 import { removalBlocker, removeTask, taskDirKind } from './remove.js';
@@ -45,6 +44,8 @@ export async function archiveTask(taskId: string, ctx: ReapContext): Promise<Eff
 /** undefined when `archive` holds the task dir and reads back whole; else a line for cleanup.log. */
 async function writeArchive(archive: string, taskDir: string): Promise<string | undefined> {
   const entries = await readdir(taskDir);
+  // Loaded on first use: execa and its ~110 modules would otherwise sit in the agent's memory from the start.
+  const { execa } = await import('execa');
   const tar = await execa('tar', ['czf', archive, taskDir], { reject: false, all: true, stdin: 'ignore' });
   if (tar.failed) return cleanupLine.tarError(tar.exitCode ?? -1, tar.all || errorText(tar));
   // Reading to the end checks the gzip CRC and the tar structure. GNU tar strips the leading '/'.

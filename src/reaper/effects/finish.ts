@@ -5,7 +5,7 @@
 import { constants } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { readTask, TaskStatus, TaskType } from '../../spool/task.js';
+import { readTask, taskDir, TaskStatus, TaskType } from '../../spool/task.js';
 import { assertTaskId, errorText, failed, localTimestamp, nowOf, succeeded, type EffectOutcome, type ReapContext } from './context.js';
 import { removeChroots } from './chroots.js';
 import { cleanTaskDir } from './clean-task.js';
@@ -35,10 +35,10 @@ export async function finishAsFailed(taskId: string, why: string, ctx: ReapConte
   let marked = 'already finished';
   if (task.result === undefined) {
     try {
-      await markFailed(task.dir, why, nowOf(ctx), ctx);
+      await markFailed(taskDir(ctx.saveDir, taskId), why, nowOf(ctx), ctx);
       marked = 'marked failed';
     } catch (error) {
-      return failed('io_error', `cannot mark ${task.dir} failed: ${errorText(error)}`);
+      return failed('io_error', `cannot mark ${taskDir(ctx.saveDir, taskId)} failed: ${errorText(error)}`);
     }
   }
   if (UNCLEANED_TYPES.has(task.type)) return succeeded(`${marked}; type ${task.type} keeps its chroots and files`);

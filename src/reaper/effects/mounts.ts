@@ -3,7 +3,6 @@
 // through: removal unmounts first and leaves the path alone if that fails.
 
 import { readFile } from 'node:fs/promises';
-import { execa } from 'execa';
 import { errorText } from './context.js';
 
 export interface MountEntry {
@@ -74,6 +73,8 @@ function depth(mountPoint: string): number {
 /** undefined on success, else why it failed. */
 async function umount(mountPoint: string): Promise<string | undefined> {
   // --no-canonicalize: the path is the kernel's own, so umount need not resolve (follow) anything.
+  // Loaded on first use: execa and its ~110 modules would otherwise sit in the agent's memory from the start.
+  const { execa } = await import('execa');
   const result = await execa('umount', ['--no-canonicalize', '--', mountPoint], {
     reject: false,
     all: true,
