@@ -104,7 +104,9 @@ describe('retrace-server-reposync', () => {
     const lock = join(fx.spool.root, 'retrace-reposync-lock-testdist-3-x86_64');
     const killed = startCli(['testdist', '3', 'x86_64'], await fx.createrepoWrapper('sleep 20'));
     const gone = new Promise((resolve) => killed.on('exit', resolve));
-    await waitFor('the sync to take the lock', () => existsSync(lock));
+    // Killed after the pid is in the lock: one killed between creating and writing it leaves an empty lock, which
+    // counts as held for a minute (lock.ts).
+    await waitFor('the sync to take the lock', async () => (await readFile(lock, 'utf8').catch(() => '')).trim() === String(killed.pid));
     process.kill(-(killed.pid as number), 'SIGKILL');
     await gone;
     expect(existsSync(lock)).toBe(true);
