@@ -80,8 +80,9 @@ async function serve(request: StagerRequest): Promise<StagerReply> {
       return { id: request.id, ok: true, identity: { size, mtimeMs, ino } };
     }
     case 'warm':
+      // A new sync: the keys are read again (a kept thread serves several syncs; see stager.ts).
       await remote;
-      if (setup.keys !== undefined) await (verifier ??= loadVerifier());
+      if (setup.keys !== undefined) await (verifier = loadVerifier());
       return { id: request.id, ok: true };
   }
 }

@@ -1,0 +1,71 @@
+// The staging threads that fetch, stage and verify http(s) packages are kept for the next sync of the same setup:
+// a kept thread must read the keys again, so that a key added between two syncs counts at once.
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadKeyring } from '../../../src/gpg/keyring.js';
+import { syncFromMirror } from '../../../src/reposync/mirror-sync.js';
+import { parkedThreads } from '../../../src/reposync/transports/stager.js';
+import type { MirrorSyncContext, PackageVerdict } from '../../../src/reposync/types.js';
+import { verifyRpm } from '../../../src/rpm/verify.js';
+import { createGpgHome, type GpgHome } from '../../support/gpg.js';
+import { startHttpServer, type HttpServer } from '../../support/http-server.js';
+import { signRpms } from '../../support/rpm.js';
+import { buildMirrorPackages, makeRepo, repoDirs, testContext } from '../fixtures/mirror.js';
+import { workDir, type Repo } from '../fixtures/repos.js';
+
+let work: string;
+let gpg: GpgHome;
+let server: HttpServer;
+let repo: Repo;
+let gpgDir: string;
+let armored: string;
+
+beforeAll(async () => {
+  work = await workDir();
+  gpg = await createGpgHome();
+  const key = await gpg.generateKey('Kept Threads <kept@test>');
+  const built = await buildMirrorPackages(work, 4);
+  await signRpms([...built.keys()].map((name) => path.join(work, 'rpms', name)), gpg, key.fingerprint);
+  const packages = new Map<string, Buffer>();
+  for (const name of built.keys()) packages.set(name, await readFile(path.join(work, 'rpms', name)));
+  repo = await makeRepo(work, packages);
+  armored = await gpg.exportArmored([key.fingerprint]);
+  gpgDir = path.join(work, 'gpg');
+  await mkdir(gpgDir);
+  server = await startHttpServer({ root: work });
+}, 60_000);
+
+afterAll(async () => {
+  await server?.stop();
+  await gpg?.cleanup();
+  await rm(work, { recursive: true, force: true });
+});
+
+/** A context as sync-release builds it with gpgcheck on: verifyPackage and the keys it reads, fresh per sync. */
+async function checkedContext(): Promise<MirrorSyncContext> {
+  const dirs = await repoDirs(await mkdtemp(path.join(work, 'sync-')));
+  const keys = { gpgDir, extraKeyFiles: [] };
+  const keyring = loadKeyring(keys);
+  const verifyPackage = async (file: string): Promise<PackageVerdict> => {
+    const result = await verifyRpm(file, await keyring);
+    return result.ok ? { ok: true } : result;
+  };
+  return { ...testContext(dirs, { verifyPackage, options: { gpgcheck: true } }), verifyKeys: keys };
+}
+
+describe('kept staging threads', () => {
+  it('read the keys again for each sync', async () => {
+    const mirror = `${server.baseUrl}${path.relative(work, repo.root)}/`;
+    const first = await syncFromMirror(mirror, await checkedContext());
+    expect(first.admitted).toBe(0);
+    expect(first.rejected.map((r) => r.reason)).toEqual(['unknown_key', 'unknown_key', 'unknown_key', 'unknown_key']);
+    expect(parkedThreads()).toBeGreaterThan(0);
+
+    await writeFile(path.join(gpgDir, 'signer.asc'), armored);
+    const context = await checkedContext();
+    const second = await syncFromMirror(mirror, context);
+    expect(second).toMatchObject({ ok: true, admitted: 4, rejected: [] });
+    expect(await readdir(context.packagesDir)).toHaveLength(4);
+  });
+});
