@@ -1,7 +1,7 @@
 // The one way a package enters Packages/ (SPEC §7.3): whole and verified in the staging dir first, then a hard link
 // that cannot replace anything, so a half-written file or an overwrite of a kept version is never visible.
 import { constants } from 'node:fs';
-import { copyFile, link, lstat, mkdir, open, rename, unlink, writeFile } from 'node:fs/promises';
+import { copyFile, link, lstat, mkdir, open, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Checksum, ChecksumType } from '../repomd.js';
 import type { MirrorSyncContext, MirrorSyncResult, PackageVerdict, RejectedPackage, RejectReason } from '../types.js';
@@ -12,6 +12,21 @@ import { Stager, type FileIdentity, type StagedPackage, type ThreadDownload } fr
 
 const RPM_LEAD_MAGIC = Buffer.from([0xed, 0xab, 0xee, 0xdb]);
 const NO_LEAD: PackageVerdict = { ok: false, reason: 'corrupt', detail: 'no RPM lead magic at the start of the file' };
+
+// Refusals for what a package's bytes are. A later run that is offered the same bytes checks the copy kept in
+// quarantine again (the keys or the policy may have changed) instead of downloading and refusing them once more.
+const VERDICT_REASONS: ReadonlySet<RejectReason> = new Set(['unsigned', 'unknown_key', 'bad_signature', 'payload_digest_mismatch', 'corrupt', 'unsupported_algorithm']);
+
+/** What `<file>.reason.json` in the quarantine dir holds. */
+interface QuarantineRecord {
+  readonly file: string;
+  readonly reason: RejectReason;
+  readonly detail: string;
+  readonly mirror: string;
+  readonly time: string;
+  /** Of the refused file: the metadata's, or sha256 of its bytes. */
+  readonly checksum?: Checksum;
+}
 
 /** How a package already in Packages/ compares with one a mirror offers under the same name. */
 export type Presence = 'missing' | 'same' | { readonly differs: string };
@@ -27,11 +42,14 @@ export class Admission {
   admitted = 0;
   bytes = 0;
   readonly rejected: RejectedPackage[] = [];
+  /** The quarantine dir's file names when the run began. */
+  readonly #quarantined: ReadonlySet<string>;
 
-  private constructor(ctx: MirrorSyncContext, mirror: string, cache: ChecksumCache, httpOnThreads: boolean) {
+  private constructor(ctx: MirrorSyncContext, mirror: string, cache: ChecksumCache, httpOnThreads: boolean, quarantined: ReadonlySet<string>) {
     this.#ctx = ctx;
     this.#mirror = mirror;
     this.#cache = cache;
+    this.#quarantined = quarantined;
     this.#transfer = limiter(ctx.options.maxParallelDownloads);
     this.#stager = new Stager({
       ...(ctx.verifyKeys === undefined ? {} : { keys: ctx.verifyKeys }),
@@ -42,7 +60,8 @@ export class Admission {
   /** With `httpOnThreads`, download() fetches packages over http(s) on the staging threads. */
   static async start(ctx: MirrorSyncContext, mirror: string, httpOnThreads = false): Promise<Admission> {
     await Promise.all([ctx.packagesDir, ctx.stagingDir, ctx.stateDir].map((dir) => mkdir(dir, { recursive: true })));
-    return new Admission(ctx, mirror, await ChecksumCache.load(ctx.stateDir), httpOnThreads);
+    const quarantined = new Set(await readdir(ctx.quarantineDir).catch(() => []));
+    return new Admission(ctx, mirror, await ChecksumCache.load(ctx.stateDir), httpOnThreads, quarantined);
   }
 
   /**
@@ -92,7 +111,11 @@ export class Admission {
    */
   async admit(staged: string, name: string, checksum: Checksum | undefined, held?: StagedPackage): Promise<boolean> {
     const verdict = await this.#verify(staged, held);
-    if (!verdict.ok) return this.refuse(name, verdict.reason, verdict.detail, staged);
+    if (!verdict.ok) {
+      // Recorded with the refusal, so that a later run offered the same bytes rechecks the copy (recheck()).
+      const refused = checksum ?? { type: 'sha256', value: held?.digest ?? (await hashFile(staged, 'sha256')) };
+      return this.refuse(name, verdict.reason, verdict.detail, staged, refused);
+    }
 
     const final = path.join(this.#ctx.packagesDir, name);
     let identity: FileIdentity;
@@ -127,8 +150,44 @@ export class Admission {
     return held?.verdict ?? this.#ctx.verifyPackage(staged);
   }
 
-  /** Records a refusal; moves the staged file (if any) into quarantine next to a `<file>.reason.json`. */
-  async refuse(name: string, reason: RejectReason, detail: string, staged?: string): Promise<false> {
+  /**
+   * For a package missing from Packages/ whose bytes an earlier run refused for what they are (VERDICT_REASONS):
+   * when `checksum()` (what the mirror offers now) is that of the copy in quarantine, the copy is checked again
+   * instead of fetching the same bytes. Still refused for the same reason: nothing more happens, and nothing is
+   * counted again. Now accepted: admitted from the copy. Refused for another reason: refused anew. Returns whether
+   * the copy stood in for the download (false: fetch the package as usual).
+   */
+  async recheck(name: string, checksum: () => Promise<Checksum>): Promise<boolean> {
+    const local = quarantineName(name);
+    if (!this.#quarantined.has(local) || !this.#quarantined.has(`${local}.reason.json`)) return false;
+    const dir = this.#ctx.quarantineDir;
+    const record = await readFile(path.join(dir, `${local}.reason.json`), 'utf8').then((text) => JSON.parse(text) as QuarantineRecord, () => undefined);
+    if (record?.file !== name || record.checksum === undefined || !VERDICT_REASONS.has(record.reason)) return false;
+    const offered = await checksum();
+    if (offered.type !== record.checksum.type || offered.value !== record.checksum.value) return false;
+    const rechecks = path.join(this.#ctx.stagingDir, 'rechecks');
+    const staged = path.join(rechecks, local);
+    await mkdir(rechecks, { recursive: true });
+    await copyFile(path.join(dir, local), staged);
+    if ((await hashFile(staged, offered.type)) !== offered.value) {
+      await rm(staged, { force: true });
+      return false;
+    }
+    const verdict = await this.#verify(staged, undefined);
+    if (!verdict.ok && verdict.reason === record.reason) {
+      await rm(staged, { force: true });
+      this.#ctx.log.debug({ file: name, reason: verdict.reason, mirror: this.#mirror }, 'still refused, as the copy in quarantine shows');
+      return true;
+    }
+    if (await this.admit(staged, name, offered)) await Promise.all([local, `${local}.reason.json`].map((file) => rm(path.join(dir, file), { force: true })));
+    return true;
+  }
+
+  /**
+   * Records a refusal; moves the staged file (if any) into quarantine next to a `<file>.reason.json`, with the
+   * file's checksum when given.
+   */
+  async refuse(name: string, reason: RejectReason, detail: string, staged?: string, checksum?: Checksum): Promise<false> {
     this.rejected.push({ file: name, reason, detail });
     this.#ctx.progress?.done(1, 0);
     this.#ctx.log.warn({ file: name, reason, detail, mirror: this.#mirror }, 'package refused');
@@ -137,7 +196,7 @@ export class Admission {
     // A refused name may come straight from hostile metadata (`../x`, NUL, …): only a tamed copy names files.
     const local = quarantineName(name);
     if (staged !== undefined) await moveFile(staged, path.join(dir, local));
-    const record = { file: name, reason, detail, mirror: this.#mirror, time: new Date().toISOString() };
+    const record: QuarantineRecord = { file: name, reason, detail, mirror: this.#mirror, time: new Date().toISOString(), ...(checksum === undefined ? {} : { checksum }) };
     await writeFile(path.join(dir, `${local}.reason.json`), `${JSON.stringify(record, null, 2)}\n`);
     return false;
   }

@@ -19,7 +19,7 @@ import { decompressStream } from '../decompress.js';
 import { packageFileName } from '../package-location.js';
 import { parsePrimary } from '../primary.js';
 import { parseRepomd, RepoMetadataError, type Checksum, type RepomdEntry } from '../repomd.js';
-import type { MirrorSyncContext, MirrorSyncResult, RepoOptions } from '../types.js';
+import type { KeyringSource, MirrorSyncContext, MirrorSyncResult, RepoOptions } from '../types.js';
 import { Admission } from './admit.js';
 import { hashFile } from './checksum-cache.js';
 import { RemoteError, type Remote } from './remote.js';
@@ -56,9 +56,10 @@ export async function syncRepodata(mirror: string, ctx: MirrorSyncContext, remot
     const repomdUrl = new URL('repodata/repomd.xml', repoUrl);
     const repomdBytes = await metadata(repomdUrl.href, () => remote.fetch(repomdUrl, ctx.signal));
     // The Packages/ dir's identity (inode numbers are reused, birth times are not) is saved with the repomd: a
-    // recreated, empty dir must not look synced.
+    // recreated, empty dir must not look synced. So are the key files': packages refused under other keys are
+    // checked again.
     const { ino, birthtimeMs } = await stat(ctx.packagesDir);
-    const target = `${ino} ${birthtimeMs}`;
+    const target = `${ino} ${birthtimeMs} ${await keyFilesIdentity(ctx.verifyKeys)}`;
     const [previous, previousTarget] = await Promise.all([readFile(path.join(saved, 'repomd.xml')), readFile(path.join(saved, 'target'), 'utf8')]).catch(() => []);
     if (previousTarget === target && previous?.equals(repomdBytes)) return admission.result(true, 'repomd.xml unchanged since the last complete run', true);
 
@@ -97,6 +98,18 @@ export async function syncRepodata(mirror: string, ctx: MirrorSyncContext, remot
     await admission.finish();
     await rm(workDir, { recursive: true, force: true });
   }
+}
+
+/** Names, sizes and mtimes of the key files, hashed; '-' when nothing verifies with keys. */
+async function keyFilesIdentity(keys: KeyringSource | undefined): Promise<string> {
+  if (keys === undefined) return '-';
+  const names = await readdir(keys.gpgDir).then((entries) => entries.map((entry) => path.join(keys.gpgDir, entry)), () => []);
+  const files = [...names, ...keys.extraKeyFiles].sort();
+  const stats = await Promise.all(files.map(async (file) => {
+    const info = await stat(file).catch(() => undefined);
+    return `${file}\0${info?.size ?? '-'}\0${info?.mtimeMs ?? '-'}`;
+  }));
+  return createHash('sha256').update(stats.join('\n')).digest('hex').slice(0, 16);
 }
 
 /**
@@ -140,10 +153,10 @@ async function plan(
       seen.set(name, record.checksum);
       const presence = present.has(name) ? await admission.presence(name, record.size, record.checksum) : 'missing';
       if (presence === 'missing') {
+        if (await admission.recheck(name, async () => record.checksum)) return;
         wanted.push({ name, url: url as URL, size: record.size, checksum: record.checksum });
         ctx.progress?.planned(1, record.size);
-      }
-      else if (presence !== 'same') {
+      } else if (presence !== 'same') {
         conflicts++;
         await admission.refuse(name, 'checksum_mismatch', `${presence.differs}; kept it`);
       }

@@ -7,11 +7,12 @@
 // flat, so nested remote files could not be matched by --compare-dest and would be fetched on every run. Plugins
 // name trees with a remote glob (`…/Packages/*/*.rpm`), which the daemon expands; the matches land flat in staging.
 import { createHash } from 'node:crypto';
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import type { MirrorSyncContext, MirrorSyncResult } from '../types.js';
 import { Admission } from './admit.js';
+import { hashFile } from './checksum-cache.js';
 
 const GLOB_CHARS = /[*?[]/;
 const PARTIAL_DIR = '.rsync-partial';
@@ -97,7 +98,13 @@ async function admitStaged(staging: string, admission: Admission, ctx: MirrorSyn
   ctx.progress?.planned(whole.length, 0);
   for (const { relative, name } of whole) {
     if (ctx.signal.aborted) break;
-    await admission.admit(path.join(staging, relative), name, undefined);
+    const file = path.join(staging, relative);
+    // rsync sent it again (it is not in Packages/): the copy in quarantine may answer for it.
+    if (await admission.recheck(name, async () => ({ type: 'sha256', value: await hashFile(file, 'sha256') }))) {
+      await rm(file, { force: true });
+      continue;
+    }
+    await admission.admit(file, name, undefined);
   }
   return whole.length;
 }

@@ -235,8 +235,28 @@ describe('http mirror', () => {
       expect(await readFile(path.join(dirs.quarantineDir, file))).toEqual(packages.get(file));
     }
     expect([...(await filesIn(dirs.packagesDir)).keys()].some((name) => UNSIGNED.some((prefix) => name.startsWith(prefix)))).toBe(false);
-    // Refused packages are tried again next time (a key may have been added meanwhile).
-    expect((await syncFromMirror(urlOf(repos.gz!), testContext(dirs, { verifyPackage: realVerify }))).unchanged).toBe(false);
+    // The next run plans again, but the same bytes are not fetched nor counted again: the copies in quarantine
+    // are checked instead, and still refused. The run after that finds nothing to do.
+    const start = server.requests.length;
+    const second = await syncFromMirror(urlOf(repos.gz!), testContext(dirs, { verifyPackage: realVerify }));
+    expect(second).toMatchObject({ ok: true, unchanged: false, admitted: 0, rejected: [] });
+    expect(requestsSince(start).filter((request) => request.path.endsWith('.rpm'))).toEqual([]);
+    for (const { file } of result.rejected) expect(await readFile(path.join(dirs.quarantineDir, file))).toEqual(packages.get(file));
+    expect((await syncFromMirror(urlOf(repos.gz!), testContext(dirs, { verifyPackage: realVerify }))).unchanged).toBe(true);
+  });
+
+  it('fetches a refused package again when the mirror offers other bytes under its name', async () => {
+    const dirs = await freshDirs();
+    const first = await syncFromMirror(urlOf(repos.gz!), testContext(dirs, { verifyPackage: realVerify }));
+    const [refused] = first.rejected;
+    // What the earlier run recorded no longer matches what the metadata lists.
+    const reasonFile = path.join(dirs.quarantineDir, `${refused?.file}.reason.json`);
+    const record = JSON.parse(await readFile(reasonFile, 'utf8')) as { checksum: { value: string } };
+    await writeFile(reasonFile, JSON.stringify({ ...record, checksum: { ...record.checksum, value: '0'.repeat(64) } }));
+    const start = server.requests.length;
+    const second = await syncFromMirror(urlOf(repos.gz!), testContext(dirs, { verifyPackage: realVerify }));
+    expect(second.rejected.map((r) => r.file)).toEqual([refused?.file]);
+    expect(requestsSince(start).filter((request) => request.path.endsWith('.rpm')).map((request) => path.posix.basename(request.path))).toEqual([refused?.file]);
   });
 
   it('honours includepkgs and exclude', async () => {

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -87,5 +88,14 @@ describe('local mirror', () => {
     expect(await readFile(path.join(dirs.packagesDir, names[0]!))).toEqual(kept);
     expect(await reasonOf(dirs, names[1]!)).toMatchObject({ file: names[1], reason: 'unknown_key', detail: 'key 0123456789ABCDEF is not trusted', mirror: odd });
     expect(await readFile(path.join(dirs.quarantineDir, names[1]!))).toEqual(packages.get(names[1]!));
+
+    // The next run checks the copy in quarantine again, finds the same reason and counts nothing new; once the
+    // verdict changes, the package is admitted from there.
+    const again = await syncFromMirror(odd, testContext(dirs, { verifyPackage: refuseSecond }));
+    expect(again.rejected.map((r) => r.reason)).toEqual(['checksum_mismatch']);
+    const accepted = await syncFromMirror(odd, testContext(dirs));
+    expect(accepted.admitted).toBe(1);
+    expect(await readFile(path.join(dirs.packagesDir, names[1]!))).toEqual(packages.get(names[1]!));
+    expect(existsSync(path.join(dirs.quarantineDir, names[1]!))).toBe(false);
   });
 });

@@ -68,4 +68,30 @@ describe('kept staging threads', () => {
     expect(second).toMatchObject({ ok: true, admitted: 4, rejected: [] });
     expect(await readdir(context.packagesDir)).toHaveLength(4);
   });
+
+  it('admit packages refused for an unknown key from their quarantined copies once the key is added', async () => {
+    await rm(path.join(gpgDir, 'signer.asc'), { force: true });
+    const mirror = `${server.baseUrl}${path.relative(work, repo.root)}/`;
+    const context = await checkedContext();
+    const first = await syncFromMirror(mirror, context);
+    expect(first.rejected.map((r) => r.reason)).toEqual(['unknown_key', 'unknown_key', 'unknown_key', 'unknown_key']);
+    // Nothing changed: nothing is fetched or counted again, and the run after that is a no-op.
+    expect(await syncFromMirror(mirror, await contextOn(context))).toMatchObject({ admitted: 0, rejected: [], unchanged: false });
+    expect(await syncFromMirror(mirror, await contextOn(context))).toMatchObject({ unchanged: true });
+
+    await writeFile(path.join(gpgDir, 'signer.asc'), armored);
+    const start = server.requests.length;
+    const third = await syncFromMirror(mirror, await contextOn(context));
+    expect(third).toMatchObject({ ok: true, unchanged: false, admitted: 4, rejected: [] });
+    expect(server.requests.slice(start).filter((request) => request.path.endsWith('.rpm'))).toEqual([]);
+    expect(await readdir(context.packagesDir)).toHaveLength(4);
+    expect(await readdir(context.quarantineDir)).toEqual([]);
+  });
 });
+
+/** checkedContext() on the dirs of `earlier`, with the keys read afresh. */
+async function contextOn(earlier: MirrorSyncContext): Promise<MirrorSyncContext> {
+  const fresh = await checkedContext();
+  const { packagesDir, stagingDir, quarantineDir, stateDir } = earlier;
+  return { ...fresh, packagesDir, stagingDir, quarantineDir, stateDir };
+}
