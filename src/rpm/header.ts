@@ -37,6 +37,11 @@ export const TagType = {
 
 export const LEAD_SIZE = 96;
 const LEAD_MAGIC = 0xedabeedb;
+
+/** The bytes begin with an RPM lead's magic (what `file` and createrepo_c look for first). */
+export function startsWithLead(bytes: Uint8Array): boolean {
+  return bytes.length >= 4 && Buffer.from(bytes.buffer, bytes.byteOffset, 4).readUInt32BE(0) === LEAD_MAGIC;
+}
 // rpm compares the full 8 bytes: the magic, version 1, then 4 reserved zero bytes.
 const HEADER_MAGIC = Buffer.from([0x8e, 0xad, 0xe8, 0x01, 0, 0, 0, 0]);
 const INTRO_SIZE = 16;
@@ -253,7 +258,7 @@ function locate(bytes: Buffer, fileSize: number): RpmLayout | { need: number } {
 }
 
 function checkLead(bytes: Buffer): void {
-  if (bytes.readUInt32BE(0) !== LEAD_MAGIC) throw new RpmFormatError('bad_lead', 'not an RPM package (no lead magic)');
+  if (!startsWithLead(bytes)) throw new RpmFormatError('bad_lead', 'not an RPM package (no lead magic)');
   const major = bytes[4];
   if (major !== 3 && major !== 4) throw new RpmFormatError('bad_lead', `unsupported lead version ${major}`);
   const signatureType = bytes.readUInt16BE(78);

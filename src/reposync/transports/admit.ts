@@ -6,11 +6,11 @@ import path from 'node:path';
 import type { Checksum, ChecksumType } from '../repomd.js';
 import type { MirrorSyncContext, MirrorSyncResult, PackageVerdict, RejectedPackage, RejectReason } from '../types.js';
 import { limiter } from '../../each-limited.js';
+import { startsWithLead } from '../../rpm/header.js';
 import { ChecksumCache, hashFile } from './checksum-cache.js';
 import type { Remote } from './remote.js';
 import { Stager, type FileIdentity, type StagedPackage, type ThreadDownload } from './stager.js';
 
-const RPM_LEAD_MAGIC = Buffer.from([0xed, 0xab, 0xee, 0xdb]);
 const NO_LEAD: PackageVerdict = { ok: false, reason: 'corrupt', detail: 'no RPM lead magic at the start of the file' };
 
 // Refusals for what a package's bytes are. A later run that is offered the same bytes checks the copy kept in
@@ -220,8 +220,8 @@ function quarantineName(name: string): string {
 async function hasRpmLead(file: string): Promise<boolean> {
   const handle = await open(file, constants.O_RDONLY);
   try {
-    const { buffer, bytesRead } = await handle.read(Buffer.alloc(RPM_LEAD_MAGIC.length), 0, RPM_LEAD_MAGIC.length, 0);
-    return bytesRead === RPM_LEAD_MAGIC.length && buffer.equals(RPM_LEAD_MAGIC);
+    const { buffer, bytesRead } = await handle.read(Buffer.alloc(4), 0, 4, 0);
+    return startsWithLead(buffer.subarray(0, bytesRead));
   } finally {
     await handle.close();
   }

@@ -169,7 +169,11 @@ class Connection {
   }
 
   request(url: URL, headers: Readonly<Record<string, string>>, signal: AbortSignal, options: Http1ClientOptions): Promise<Http1Response> {
-    if (this.destroyed || this.#pending.length > 0) return Promise.reject(new StaleConnection('a kept connection was closed or sent bytes unasked'));
+    if (this.destroyed || this.#pending.length > 0) {
+      this.destroy();
+      this.#release(this);
+      return Promise.reject(new StaleConnection('a kept connection was closed or sent bytes unasked'));
+    }
     const reused = this.#used;
     this.#used = true;
     return new Promise<Http1Response>((resolve, reject) => {

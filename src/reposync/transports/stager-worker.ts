@@ -8,9 +8,8 @@ import type { PackageVerdict } from '../types.js';
 import { httpRemote } from './http.js';
 import { RemoteError, type Downloaded, type Remote } from './remote.js';
 import { limiter } from '../../each-limited.js';
+import { startsWithLead } from '../../rpm/header.js';
 import type { StagedPackage, StagerReply, StagerRequest, StagerSetup, StagerThreadSetup } from './stager.js';
-
-const RPM_LEAD_MAGIC = Buffer.from([0xed, 0xab, 0xee, 0xdb]);
 
 const setup = workerData as StagerThreadSetup;
 // This thread's share of max_parallel_downloads; the fetches beyond it wait for a transfer to end, here, so
@@ -38,7 +37,7 @@ async function loadVerifier(): Promise<(bytes: Uint8Array) => Promise<PackageVer
 async function stage(dest: string, bytes: Buffer, digestType: string): Promise<StagedPackage> {
   const digest = createHash(digestType).update(bytes).digest('hex');
   writeFileSync(dest, bytes);
-  const lead = bytes.length >= RPM_LEAD_MAGIC.length && RPM_LEAD_MAGIC.equals(bytes.subarray(0, RPM_LEAD_MAGIC.length));
+  const lead = startsWithLead(bytes);
   if (!lead || setup.keys === undefined) return { digest, lead };
   const verify = await (verifier ??= loadVerifier());
   return { digest, lead, verdict: await verify(bytes) };
@@ -80,7 +79,9 @@ async function serve(request: StagerRequest): Promise<StagerReply> {
       return { id: request.id, ok: true, identity: { size, mtimeMs, ino } };
     }
     case 'warm':
-      // A new sync: the keys are read again (a kept thread serves several syncs; see stager.ts).
+      // A new sync: the keys are read again (a kept thread serves several syncs; see stager.ts), and nothing an
+      // earlier one left unstaged is kept.
+      held.clear();
       await remote;
       if (setup.keys !== undefined) await (verifier = loadVerifier());
       return { id: request.id, ok: true };

@@ -164,6 +164,20 @@ describe('Http1Client', () => {
     expect(server.requests).toHaveLength(2);
   });
 
+  it('drops a kept connection that got bytes nobody asked for, and asks again on a new one', async () => {
+    newClient();
+    let answered = 0;
+    server.answer = ({ socket }) => {
+      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+      if (++answered === 1) setTimeout(() => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nbad'), 20);
+    };
+    await get(`${base}/a`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect((await get(`${base}/b`)).body).toBe('ok');
+    expect(server.connections).toBe(2);
+    expect(server.requests).toHaveLength(2);
+  });
+
   it('a fresh connection that closes without an answer is an error, not a retry', async () => {
     newClient();
     server.answer = ({ socket }) => socket.destroy();
