@@ -239,7 +239,7 @@ async function plan(candidate: Candidate, context: Context): Promise<Plan> {
   // Two trusted keys sharing a 64-bit key ID would take a deliberate collision; the first one is checked.
   const [trusted] = issuer ? context.keyring.findByKeyId(issuer) : [];
   const key = trusted && issuer ? await signingKey(trusted, issuer) : undefined;
-  if (!key) return done(candidate, RANK.unknownKey, 'unknown_key', `${what}: no trusted key has this key ID`);
+  if (!key) return done(candidate, RANK.unknownKey, 'unknown_key', `${what}: no trusted key has this key ID${untrustedNote(issuer, context.keyring)}`);
   if (canVerifyWithCrypto(signature, key) && signature.unknownCritical.length === 0) {
     return { kind: 'crypto', candidate, signature, key };
   }
@@ -289,6 +289,12 @@ async function openpgpOutcome(candidate: Candidate, data: Uint8Array, context: C
     return { ok: false, rank, reason: 'unsupported_algorithm', detail };
   }
   return { ok: false, rank: result.key ? RANK.trustedBad : RANK.unreadable, reason: 'bad_signature', detail };
+}
+
+/** Why a key in GpgDir with this (primary) key ID was not trusted, when one was found there; '' otherwise. */
+function untrustedNote(keyId: string | undefined, keyring: Keyring): string {
+  const problem = keyId === undefined ? undefined : keyring.problems.find((candidate) => candidate.fingerprint?.endsWith(keyId));
+  return problem === undefined ? '' : ` (the key ${problem.fingerprint} in ${problem.file} is not trusted: ${problem.detail})`;
 }
 
 /** The signatures rpm itself would consider (lib/rpmvs.cc). */

@@ -52,7 +52,7 @@ const CASES: Readonly<Record<string, Case>> = {
   [file('truncated')]: { expected: 'corrupt', detail: /^truncated or extended: /, indexed: true },
   [file('huge-header')]: { expected: 'corrupt', detail: /^header_too_large: /, indexed: false },
   // The keyring refuses an expired key when it loads, so the key is not trusted at all (the log says why).
-  [file('expired-key')]: { expected: 'unknown_key', detail: /no trusted key has this key ID/, indexed: true },
+  [file('expired-key')]: { expected: 'unknown_key', detail: /no trusted key has this key ID \(the key [0-9A-F]{40} in \S+ is not trusted: .*expired/, indexed: true },
   // Not a package at all: refused by the transport's lead check before any signature policy, gpgcheck=0 included.
   'not-an-rpm.rpm': { expected: 'corrupt', detail: /^no RPM lead magic/, indexed: false },
 };
