@@ -9,7 +9,7 @@
 // Our sources import `./x.js` for `./x.ts`: the same resolve hook the tests use.
 import '../scripts/ts-loader.mjs';
 import { execFile, spawn } from 'node:child_process';
-import { chmod, cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
@@ -133,11 +133,18 @@ try {
     // Targets of finished rounds only cost tmpfs memory.
     for (const entry of await readdir(root)) if (entry.startsWith('target-') && entry !== path.basename(noopTarget)) await rm(path.join(root, entry), { recursive: true });
   }
-  console.log(`${names.length} packages (${args.packages}) over loopback nginx onto tmpfs, node ${process.version}, ${RUNS} interleaved runs`);
+  const mib = (await Promise.all(names.map(async (name) => (await stat(path.join(served, 'Packages', name))).size))).reduce((a, b) => a + b, 0) / 2 ** 20;
+  console.log(`${names.length} packages, ${mib.toFixed(1)} MiB (${args.packages}) over loopback nginx onto tmpfs, node ${process.version}, ${RUNS} interleaved runs`);
   console.log('');
-  console.log('| what | median s | target |');
-  console.log('|---|---:|---|');
-  for (const [label, { target, times }] of rows) if (times.length > 0) console.log(`| ${label} | ${median(times).toFixed(3)} | ${target} |`);
+  console.log('| what | median s | packages/s | MiB/s | target |');
+  console.log('|---|---:|---:|---:|---|');
+  for (const [label, { target, times }] of rows) {
+    if (times.length === 0) continue;
+    const seconds = median(times);
+    // A no-op moves nothing: its rate would mean nothing.
+    const rates = label.includes('no-op') ? '| |' : `| ${Math.round(names.length / seconds)} | ${Math.round(mib / seconds)} |`;
+    console.log(`| ${label} | ${seconds.toFixed(3)} ${rates} ${target} |`);
+  }
 } finally {
   await nginx.stop();
   await rm(root, { recursive: true, force: true });
