@@ -60,6 +60,7 @@ export const SignatureTag = {
 } as const;
 
 const SIGTAG_SIZE = 1000;
+const SIGTAG_SHA256 = 273;
 const SIGTAG_LONGSIZE = 270;
 const SIGTAG_RESERVED = 999;
 const SIGTAG_SHA3_256 = 279;
@@ -132,6 +133,31 @@ interface Context {
   readonly keyring: Keyring;
   readonly options: VerifyOptions;
   readonly now: Date;
+}
+
+/**
+ * The checks `rpm -K --nosignature` makes, for packages that are not checked against keys (gpgcheck off) and have
+ * no checksum from metadata either: the header's SHA-256 (signature tag 273), the payload digest (tag 5092) and
+ * the sizes the signature header gives. A truncated or damaged package fails with 'corrupt' or
+ * 'payload_digest_mismatch'; one without any digest passes on its sizes alone, as with rpm.
+ */
+export async function checkRpmDigests(path: string): Promise<VerifyFail | { ok: true }> {
+  try {
+    return await withPackageFile(path, async (pkg) => {
+      const { signature, header } = pkg.layout;
+      const headerSha256 = signature.string(SIGTAG_SHA256)?.toLowerCase();
+      if (headerSha256 !== undefined && createHash('sha256').update(header.blob).digest('hex') !== headerSha256) {
+        return fail('corrupt', `the header's SHA256 does not match signature tag 273 (${headerSha256})`);
+      }
+      const digest = payloadDigest(header);
+      if (digest === undefined || 'unsupported' in digest) return sizeProblem(pkg) ?? { ok: true };
+      await pkg.hashFrom(pkg.layout.headerEnd, [digest.hash]);
+      return digestProblem(pkg, digest) ?? { ok: true };
+    });
+  } catch (error) {
+    if (error instanceof RpmFormatError) return fail('corrupt', `${error.reason}: ${error.message}`);
+    throw error;
+  }
 }
 
 async function verifyPackage(
@@ -339,16 +365,22 @@ function digestVerdict(
   verified: Verified,
   digest: Extract<PayloadDigest, { hash: Hash }>,
 ): VerifyResult {
+  return digestProblem(pkg, digest) ?? success(verified, true);
+}
+
+/** Why the payload does not match tag 5092 (the hash fed with it), or undefined when it does. */
+function digestProblem(pkg: RpmPackage, digest: Extract<PayloadDigest, { hash: Hash }>): VerifyFail | undefined {
   const actual = digest.hash.digest('hex');
-  if (actual === digest.expected) return success(verified, true);
+  if (actual === digest.expected) return undefined;
+  return sizeProblem(pkg) ?? fail('payload_digest_mismatch', `payload ${digest.label} is ${actual}, the header (tag 5092) says ${digest.expected}`);
+}
+
+/** The size tags are unsigned, but they tell a truncated download from a tampered payload. */
+function sizeProblem(pkg: RpmPackage): VerifyFail | undefined {
   const { headerStart, fileSize } = pkg.layout;
-  // The size tags are unsigned, but they tell a truncated download from a tampered payload.
   const claimed = pkg.layout.signature.number(SIGTAG_LONGSIZE) ?? pkg.layout.signature.number(SIGTAG_SIZE);
-  if (claimed !== undefined && claimed !== fileSize - headerStart) {
-    const actualSize = fileSize - headerStart;
-    return fail('corrupt', `truncated or extended: header+payload is ${actualSize} bytes, the signature header says ${claimed}`);
-  }
-  return fail('payload_digest_mismatch', `payload ${digest.label} is ${actual}, the signed header (tag 5092) says ${digest.expected}`);
+  if (claimed === undefined || claimed === fileSize - headerStart) return undefined;
+  return fail('corrupt', `truncated or extended: header+payload is ${fileSize - headerStart} bytes, the signature header says ${claimed}`);
 }
 
 function success(outcome: Verified, payloadDigestChecked: boolean): VerifyOk {

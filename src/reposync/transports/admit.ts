@@ -7,6 +7,7 @@ import type { Checksum, ChecksumType } from '../repomd.js';
 import type { MirrorSyncContext, MirrorSyncResult, PackageVerdict, RejectedPackage, RejectReason } from '../types.js';
 import { limiter } from '../../each-limited.js';
 import { startsWithLead } from '../../rpm/header.js';
+import { checkRpmDigests } from '../../rpm/verify.js';
 import { ChecksumCache, hashFile } from './checksum-cache.js';
 import type { Remote } from './remote.js';
 import { Stager, type FileIdentity, type StagedPackage, type ThreadDownload } from './stager.js';
@@ -110,7 +111,7 @@ export class Admission {
    * signature's verdict when the context gave its keys, and the link is done on a staging thread.
    */
   async admit(staged: string, name: string, checksum: Checksum | undefined, held?: StagedPackage): Promise<boolean> {
-    const verdict = await this.#verify(staged, held);
+    const verdict = await this.#verify(staged, checksum, held);
     if (!verdict.ok) {
       // Recorded with the refusal, so that a later run offered the same bytes rechecks the copy (recheck()).
       const refused = checksum ?? { type: 'sha256', value: held?.digest ?? (await hashFile(staged, 'sha256')) };
@@ -145,9 +146,16 @@ export class Admission {
     return true;
   }
 
-  async #verify(staged: string, held: StagedPackage | undefined): Promise<PackageVerdict> {
+  /**
+   * verifyPackage's verdict (or the one a staging thread found). When nothing else vouches for the bytes (no
+   * checksum from metadata, gpgcheck off), rpm's own digests must match too: a package copied from a local dir
+   * while it was being written is refused, not admitted half.
+   */
+  async #verify(staged: string, checksum: Checksum | undefined, held: StagedPackage | undefined): Promise<PackageVerdict> {
     if (!(held?.lead ?? (await hasRpmLead(staged)))) return NO_LEAD;
-    return held?.verdict ?? this.#ctx.verifyPackage(staged);
+    const verdict = held?.verdict ?? (await this.#ctx.verifyPackage(staged));
+    if (!verdict.ok || checksum !== undefined || this.#ctx.options.gpgcheck) return verdict;
+    return checkRpmDigests(staged);
   }
 
   /**
@@ -173,7 +181,7 @@ export class Admission {
       await rm(staged, { force: true });
       return false;
     }
-    const verdict = await this.#verify(staged, undefined);
+    const verdict = await this.#verify(staged, undefined, undefined);
     if (!verdict.ok && verdict.reason === record.reason) {
       await rm(staged, { force: true });
       this.#ctx.log.debug({ file: name, reason: verdict.reason, mirror: this.#mirror }, 'still refused, as the copy in quarantine shows');

@@ -96,7 +96,9 @@ describe('rsync mirror', () => {
     await writeFile(path.join(served, 'flat', name), resigned);
     await utimes(path.join(served, 'flat', name), new Date(), new Date(Date.now() + 60_000));
     try {
-      const result = await syncFromMirror(mirror, testContext(dirs));
+      // The stand-in for a re-signed package (trailing bytes) would fail rpm's size check, which runs with gpgcheck
+      // off; this context verifies with a verifier that accepts it, so what is tested is the kept name alone.
+      const result = await syncFromMirror(mirror, testContext(dirs, { options: { gpgcheck: true } }));
       expect(result).toMatchObject({ ok: true, admitted: 0 });
       expect(result.rejected).toEqual([{ file: name, reason: 'checksum_mismatch', detail: expect.stringContaining('kept it') }]);
       expect(await readFile(path.join(dirs.packagesDir, name))).toEqual(original);
