@@ -8,7 +8,7 @@ import type { MirrorSyncContext, MirrorSyncResult, PackageVerdict, RejectedPacka
 import { limiter } from '../../each-limited.js';
 import { startsWithLead } from '../../rpm/header.js';
 import { checkRpmDigests } from '../../rpm/verify.js';
-import { ChecksumCache, hashFile } from './checksum-cache.js';
+import { ChecksumCache, hashFile, sha256Checksum } from './checksum-cache.js';
 import type { Remote } from './remote.js';
 import { Stager, type FileIdentity, type StagedPackage, type ThreadDownload } from './stager.js';
 
@@ -114,7 +114,7 @@ export class Admission {
     const verdict = await this.#verify(staged, checksum, held);
     if (!verdict.ok) {
       // Recorded with the refusal, so that a later run offered the same bytes rechecks the copy (recheck()).
-      const refused = checksum ?? { type: 'sha256', value: held?.digest ?? (await hashFile(staged, 'sha256')) };
+      const refused = checksum ?? (await sha256Checksum(staged));
       return this.refuse(name, verdict.reason, verdict.detail, staged, refused);
     }
 

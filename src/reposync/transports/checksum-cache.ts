@@ -23,6 +23,11 @@ export async function hashFile(file: string, type: ChecksumType): Promise<string
   return hash.digest('hex');
 }
 
+/** A file's sha256, as a checksum: what a package without one from metadata is known by. */
+export async function sha256Checksum(file: string): Promise<Checksum> {
+  return { type: 'sha256', value: await hashFile(file, 'sha256') };
+}
+
 export class ChecksumCache {
   readonly #file: string;
   readonly #entries: Map<string, Entry>;

@@ -166,7 +166,7 @@ function contentRangeStart(response: Http1Response): number | undefined {
 }
 
 /** dnf's `proxy`: an http:// URL, the scheme optional as in libcurl. */
-export function proxyUrl(proxy: string): URL {
+function proxyUrl(proxy: string): URL {
   const url = new URL(proxy.includes('://') ? proxy : `http://${proxy}`);
   if (url.protocol !== 'http:') throw new Error(`proxy ${proxy}: only http:// proxies are supported`);
   return url;

@@ -5,7 +5,7 @@ import { copyFile, glob, mkdir, readdir, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import type { MirrorSyncContext, MirrorSyncResult } from '../types.js';
 import { Admission } from './admit.js';
-import { hashFile } from './checksum-cache.js';
+import { sha256Checksum } from './checksum-cache.js';
 
 const GLOB_CHARS = /[*?[]/;
 
@@ -21,7 +21,7 @@ export async function syncLocal(mirror: string, ctx: MirrorSyncContext): Promise
       const source = await stat(file);
       const name = path.basename(file);
       if ((await admission.presence(name, source.size, undefined, file)) === 'same') continue;
-      if (await admission.recheck(name, async () => ({ type: 'sha256', value: await hashFile(file, 'sha256') }))) continue;
+      if (await admission.recheck(name, () => sha256Checksum(file))) continue;
       ctx.progress?.planned(1, source.size);
       const staged = path.join(staging, name);
       await copyFile(file, staged);

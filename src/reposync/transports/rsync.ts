@@ -12,7 +12,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import type { MirrorSyncContext, MirrorSyncResult } from '../types.js';
 import { Admission } from './admit.js';
-import { hashFile } from './checksum-cache.js';
+import { sha256Checksum } from './checksum-cache.js';
 
 const GLOB_CHARS = /[*?[]/;
 const PARTIAL_DIR = '.rsync-partial';
@@ -100,7 +100,7 @@ async function admitStaged(staging: string, admission: Admission, ctx: MirrorSyn
     if (ctx.signal.aborted) break;
     const file = path.join(staging, relative);
     // rsync sent it again (it is not in Packages/): the copy in quarantine may answer for it.
-    if (await admission.recheck(name, async () => ({ type: 'sha256', value: await hashFile(file, 'sha256') }))) {
+    if (await admission.recheck(name, () => sha256Checksum(file))) {
       await rm(file, { force: true });
       continue;
     }
