@@ -95,7 +95,7 @@ export class Admission {
   /**
    * Remote.download of a package to its staging path `dest`, at most max_parallel_downloads at once: on a
    * staging thread when http(s) runs there, which holds a package that fits in `holdUpTo` in memory to stage, hash
-   * and (with the context's keys) verify it there (ThreadDownload.stage); else with `remote` on this thread.
+   * and (with the context's keys) verify it there (ThreadDownload.staged); else with `remote` on this thread.
    */
   async download(remote: Remote, url: URL, dest: string, have: number, digest: ChecksumType, holdUpTo: number): Promise<ThreadDownload> {
     if (this.#stager.fetches) return this.#stager.fetch(url, dest, this.#ctx.signal, have, digest, holdUpTo);
@@ -107,7 +107,7 @@ export class Admission {
    * as Packages/<name>. A package refused, or different from one already there under that name, is quarantined:
    * a re-signed package with the same NEVRA never replaces the kept one. Returns whether it was admitted.
    *
-   * `held`, when given, is what staging the download() of `staged` returned: the lead is known, so is the
+   * `held`, when given, is how the download() of `staged` was staged on a thread: the lead is known, so is the
    * signature's verdict when the context gave its keys, and the link is done on a staging thread.
    */
   async admit(staged: string, name: string, checksum: Checksum | undefined, held?: StagedPackage): Promise<boolean> {

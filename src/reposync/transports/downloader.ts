@@ -247,8 +247,8 @@ async function downloadAll(wanted: WantedQueue, ctx: MirrorSyncContext, remote: 
           mayHaveStart = true;
           const got = await admission.download(remote, item.url, staged, have, item.checksum.type, HOLD_BYTES);
           if (got.resumedAt > 0) ctx.log.info({ file: item.name, from: got.resumedAt }, 'download resumed');
-          // A package the thread holds in memory is staged (and hashed) now, so that what is checked below is the staged file.
-          const staging = await got.stage?.();
+          // A package a thread held in memory comes staged, with the digest of what it wrote.
+          const staging = got.staged;
           const problem = await contentProblem(staged, { ...got, digest: staging?.digest ?? got.digest }, item.size, item.checksum);
           // A bad whole file cannot be resumed into a good one: the next attempt starts over.
           if (problem === undefined) {

@@ -6,10 +6,10 @@ import { linkSync, lstatSync, unlinkSync, writeFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { PackageVerdict } from '../types.js';
 import { httpRemote } from './http.js';
-import { RemoteError, type Downloaded, type Remote } from './remote.js';
+import { RemoteError, type Remote } from './remote.js';
 import { limiter } from '../../each-limited.js';
 import { startsWithLead } from '../../rpm/header.js';
-import type { StagedPackage, StagerReply, StagerRequest, StagerSetup, StagerThreadSetup } from './stager.js';
+import type { StagedPackage, StagerReply, StagerRequest, StagerSetup, StagerThreadSetup, ThreadDownload } from './stager.js';
 
 const setup = workerData as StagerThreadSetup;
 // This thread's share of max_parallel_downloads; the fetches beyond it wait for a transfer to end, here, so
@@ -21,8 +21,6 @@ remote?.catch(() => {});
 // Loaded on the first check only: without keys the thread never needs OpenPGP.js and the rpm reader.
 let verifier: Promise<(bytes: Uint8Array) => Promise<PackageVerdict>> | undefined;
 const fetches = new Map<number, AbortController>();
-/** Downloads held in memory until their 'stage' request, by fetch id. */
-const held = new Map<number, { readonly bytes: Buffer; readonly dest: string; readonly digest: string }>();
 
 async function loadVerifier(): Promise<(bytes: Uint8Array) => Promise<PackageVerdict>> {
   const [{ loadKeyring }, { verifyRpmBytes }, { packageVerdict }] = await Promise.all([
@@ -43,16 +41,15 @@ async function stage(dest: string, bytes: Buffer, digestType: string): Promise<S
   return { digest, lead, verdict: await verify(bytes) };
 }
 
-async function fetch(request: Extract<StagerRequest, { op: 'fetch' }>): Promise<Omit<Downloaded, 'bytes'> & { held?: boolean }> {
+async function fetch(request: Extract<StagerRequest, { op: 'fetch' }>): Promise<ThreadDownload> {
   if (remote === undefined) throw new Error('this staging thread has no http(s) client');
   const controller = new AbortController();
   fetches.set(request.id, controller);
   try {
     const client = await remote;
     const { bytes, ...got } = await transfer(() => client.download(new URL(request.url), request.dest, controller.signal, request.have, request.digest, request.holdUpTo));
-    if (bytes === undefined) return got;
-    held.set(request.id, { bytes, dest: request.dest, digest: request.digest });
-    return { ...got, held: true };
+    // Staged at once, here: a second round trip to the main thread per package would cost more than it decides.
+    return bytes === undefined ? got : { ...got, staged: await stage(request.dest, bytes, request.digest) };
   } finally {
     fetches.delete(request.id);
   }
@@ -62,12 +59,6 @@ async function serve(request: StagerRequest): Promise<StagerReply> {
   switch (request.op) {
     case 'fetch':
       return { id: request.id, ok: true, download: await fetch(request) };
-    case 'stage': {
-      const download = held.get(request.target);
-      if (download === undefined) throw new Error(`no download ${request.target} is held`);
-      held.delete(request.target);
-      return { id: request.id, ok: true, staged: await stage(download.dest, download.bytes, download.digest) };
-    }
     case 'abort':
       fetches.get(request.target)?.abort(new Error('aborted'));
       return { id: request.id, ok: true };
@@ -79,9 +70,7 @@ async function serve(request: StagerRequest): Promise<StagerReply> {
       return { id: request.id, ok: true, identity: { size, mtimeMs, ino } };
     }
     case 'warm':
-      // A new sync: the keys are read again (a kept thread serves several syncs; see stager.ts), and nothing an
-      // earlier one left unstaged is kept.
-      held.clear();
+      // A new sync: the keys are read again (a kept thread serves several syncs; see stager.ts).
       await remote;
       if (setup.keys !== undefined) await (verifier = loadVerifier());
       return { id: request.id, ok: true };

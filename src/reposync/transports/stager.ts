@@ -26,13 +26,10 @@ export interface StagedPackage {
 }
 
 /**
- * A download by a thread: as Remote.download's result; for a package the thread holds in memory (not written to
- * `dest` yet), `stage` has the thread write it to `dest` whole, hash it and verify it. Call it once, promptly.
+ * A download by a thread: as Remote.download's result; `staged` when the thread held the package in memory and
+ * then wrote it to `dest` whole, hashed it and (with keys) verified it, from those bytes.
  */
-export type ThreadDownload = Omit<Downloaded, 'bytes'> & { readonly stage?: () => Promise<StagedPackage> };
-
-/** A thread's reply to a fetch: `held` when it keeps the bytes for a 'stage' request naming this fetch. */
-type FetchReply = Omit<Downloaded, 'bytes'> & { readonly held?: boolean };
+export type ThreadDownload = Omit<Downloaded, 'bytes'> & { readonly staged?: StagedPackage };
 
 /** What the threads are started with. */
 export interface StagerSetup {
@@ -49,13 +46,12 @@ export interface StagerThreadSetup extends StagerSetup {
 
 export type StagerRequest =
   | { readonly id: number; readonly op: 'fetch'; readonly url: string; readonly dest: string; readonly have: number; readonly digest: ChecksumType; readonly holdUpTo: number }
-  | { readonly id: number; readonly op: 'stage'; readonly target: number }
   | { readonly id: number; readonly op: 'abort'; readonly target: number }
   | { readonly id: number; readonly op: 'link'; readonly from: string; readonly to: string }
   | { readonly id: number; readonly op: 'warm' };
 
 export type StagerReply =
-  | { readonly id: number; readonly ok: true; readonly download?: FetchReply; readonly staged?: StagedPackage; readonly identity?: FileIdentity }
+  | { readonly id: number; readonly ok: true; readonly download?: ThreadDownload; readonly identity?: FileIdentity }
   | { readonly id: number; readonly ok: false; readonly message: string; readonly code?: string; readonly retryable?: boolean; readonly aborted?: boolean };
 
 // The downloads and digests of one thread, next to the main thread's parsing and bookkeeping: one thread per core.
@@ -104,8 +100,8 @@ export class Stager {
   /**
    * Remote.download of `url` to `dest` on a thread, with the thread's own http(s) client; the threads run their
    * shares of max_parallel_downloads transfers at once and queue the others. A package that fits in
-   * `holdUpTo` stays in the thread's memory, to be staged there (see ThreadDownload): the transfer is over (and a
-   * caller limiting transfers may start the next) before the CPU work of staging. Failures are RemoteErrors as the
+   * `holdUpTo` is held in the thread's memory and staged there (see ThreadDownload), after its transfer has
+   * ended, so that the next transfer starts before the CPU work of staging. Failures are RemoteErrors as the
    * client's; an abort rejects with the signal's reason.
    */
   async fetch(url: URL, dest: string, signal: AbortSignal, have: number, digest: ChecksumType, holdUpTo: number): Promise<ThreadDownload> {
@@ -116,10 +112,7 @@ export class Stager {
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       const reply = await call(thread, { id, op: 'fetch', url: url.href, dest, have, digest, holdUpTo });
-      const { held, ...download } = reply.download as FetchReply;
-      if (!held) return download;
-      const stage = async (): Promise<StagedPackage> => (await call(thread, { id: nextId++, op: 'stage', target: id })).staged as StagedPackage;
-      return { ...download, stage };
+      return reply.download as ThreadDownload;
     } catch (error) {
       if (signal.aborted) throw signal.reason;
       throw error;
