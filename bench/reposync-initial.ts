@@ -1,13 +1,11 @@
 // Benchmark: initial sync of one repo over HTTP through syncFromMirror (SPEC §13: with every signature verified
 // ≤ 2× raw parallel curl; without signature checks ≥ 2× faster than `dnf reposync`), plus the no-op re-sync.
 //
-//   cd /work/main && npx node bench/reposync-initial.ts [--packages DIR] [--keys DIR] [--runs 5] [--parallel 3]
+//   cd /work/main && npm run build && npx node bench/reposync-initial.ts [--packages DIR] [--keys DIR] [--runs 5] [--parallel 3]
 //
 // The mirror is nginx (from a temp config on 127.0.0.1) serving a createrepo_c repo of the 2,000 signed packages
 // bench/verify-rpm.ts leaves in /tmp/retrace-bench-verify-rpm (run that first); everything lives on tmpfs. Rows run
-// interleaved, each into a fresh target; medians.
-// Our sources import `./x.js` for `./x.ts`: the same resolve hook the tests use.
-import '../scripts/ts-loader.mjs';
+// interleaved, each into a fresh target; medians. The code measured is the build in dist/, as installed.
 import { execFile, spawn } from 'node:child_process';
 import { chmod, cp, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -15,11 +13,12 @@ import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { pino } from 'pino';
 
-const { syncFromMirror } = await import('../src/reposync/mirror-sync.js');
-const { stopParkedThreads } = await import('../src/reposync/transports/stager.js');
-const { parseRepoOptions } = await import('../src/reposync/repo-options.js');
-const { loadKeyring } = await import('../src/gpg/keyring.js');
-const { verifyRpm } = await import('../src/rpm/verify.js');
+const { syncFromMirror } = await import('../dist/reposync/mirror-sync.js');
+const { stopParkedThreads } = await import('../dist/reposync/transports/stager.js');
+const { parseRepoOptions } = await import('../dist/reposync/repo-options.js');
+const { loadKeyring } = await import('../dist/gpg/keyring.js');
+const { signingKeysOf } = await import('../dist/rpm/prepare-signing-keys.js');
+const { verifyRpm } = await import('../dist/rpm/verify.js');
 type PackageVerdict = import('../src/reposync/types.js').PackageVerdict;
 
 const { values: args } = parseArgs({
@@ -47,8 +46,8 @@ try {
   Object.assign(nginx, await startNginx(root, served, port));
   const mirror = `http://127.0.0.1:${port}/`;
 
-  const keys = { gpgDir: path.resolve(args.keys), extraKeyFiles: [] };
-  const keyring = await loadKeyring(keys);
+  const source = { gpgDir: path.resolve(args.keys), extraKeyFiles: [] };
+  const keyring = await loadKeyring(source);
   const verify = async (file: string): Promise<PackageVerdict> => {
     const result = await verifyRpm(file, keyring);
     return result.ok ? { ok: true } : result;
@@ -65,8 +64,8 @@ try {
   };
   const contextFor = (dir: string, verifyPackage: (file: string) => Promise<PackageVerdict>) => ({
     // As sync-release.ts wires them: with gpgcheck the transports may check a package they hold in memory on
-    // their staging threads, with a keyring loaded from the same files.
-    ...(verifyPackage === verify ? { verifyKeys: keys } : {}),
+    // their staging threads, with the keyring's keys prepared here.
+    ...(verifyPackage === verify ? { verifyKeys: { source, signingKeys: () => signingKeysOf(keyring) } } : {}),
     release: { distribution: 'bench', version: '1', arch: 'x86_64' },
     packagesDir: path.join(dir, 'Packages'),
     stagingDir: path.join(dir, 'staging'),

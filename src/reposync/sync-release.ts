@@ -7,6 +7,7 @@ import { loadKeyring, resolveGpgKeyPaths, type Keyring } from '../gpg/keyring.js
 import type { Logger } from '../log.js';
 import { expandTemplate, releaseName, type ReleaseId } from '../plugins/release.js';
 import type { DistributionPlugin, RepoSpec } from '../plugins/types.js';
+import { signingKeysOf } from '../rpm/prepare-signing-keys.js';
 import { verifyRpm } from '../rpm/verify.js';
 import { runCreaterepo } from './createrepo.js';
 import { createLayout, measurePackages, moveStrayPackages, releaseLayout, repodataStale, type ReleaseLayout } from './layout.js';
@@ -17,7 +18,7 @@ import { parseRepoOptions } from './repo-options.js';
 import { readSyncState, writeSyncState, type SyncRunRecord } from './sync-state.js';
 import { ReposyncExit, type SyncOutcome } from './outcome.js';
 import { packageVerdict } from './package-verdict.js';
-import type { KeyringSource, MirrorSyncContext, PackageVerdict, RejectReason, SyncProgress } from './types.js';
+import type { KeyringSource, MirrorSyncContext, PackageKeys, PackageVerdict, RejectReason, SyncProgress } from './types.js';
 
 export interface SyncReleaseOptions {
   readonly config: RetraceServerConfig;
@@ -187,7 +188,7 @@ export function packageVerifier(config: RetraceServerConfig, plugin: Distributio
     return loaded;
   };
   return {
-    keys,
+    keys: { source: keys, signingKeys: async () => signingKeysOf(await (keyring ??= load())) },
     file: async (path) => {
       const trusted = await (keyring ??= load());
       return packageVerdict(() => verifyRpm(path, trusted));
@@ -196,7 +197,7 @@ export function packageVerifier(config: RetraceServerConfig, plugin: Distributio
 }
 
 export interface PackageVerifier {
-  /** What `file` loads its keyring from (the context's verifyKeys). */
-  readonly keys: KeyringSource;
+  /** The keys `file` checks against (the context's verifyKeys). */
+  readonly keys: PackageKeys;
   readonly file: (path: string) => Promise<PackageVerdict>;
 }

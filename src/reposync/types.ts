@@ -3,6 +3,7 @@
 
 import type { Logger } from '../log.js';
 import type { ReleaseId } from '../plugins/release.js';
+import type { SigningKeys } from '../rpm/signing-keys.js';
 
 /** Why a package was refused; the label of retrace_agent_repo_packages_rejected_total. */
 export type RejectReason =
@@ -41,6 +42,14 @@ export interface KeyringSource {
   readonly extraKeyFiles: readonly string[];
 }
 
+/** The trusted keys packages are checked against, when gpgcheck is on. */
+export interface PackageKeys {
+  /** The files the keyring is loaded from: when they change, packages refused before are checked again. */
+  readonly source: KeyringSource;
+  /** The keyring's keys prepared for node:crypto (signingKeysOf), once per sync of a release. */
+  signingKeys(): Promise<SigningKeys>;
+}
+
 export interface RejectedPackage {
   readonly file: string;
   readonly reason: RejectReason;
@@ -72,10 +81,10 @@ export interface MirrorSyncContext {
   verifyPackage(stagedPath: string): Promise<PackageVerdict>;
   /**
    * The trusted keys verifyPackage checks against, when it checks signatures. A transport that holds a package in
-   * memory may then run the same check (verifyRpmBytes with a keyring loaded from these files) on its own thread,
-   * on those bytes, instead of calling verifyPackage on the staged file.
+   * memory may then run the same check (verifyRpmBytes with these keys) on its own thread, on those bytes, instead
+   * of calling verifyPackage on the staged file.
    */
-  readonly verifyKeys?: KeyringSource;
+  readonly verifyKeys?: PackageKeys;
   readonly log: Logger;
   readonly progress?: SyncProgress;
   /** Aborted when the agent stops: transports stop promptly and leave nothing partial in packagesDir. */

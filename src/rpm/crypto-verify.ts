@@ -2,9 +2,8 @@
 // OpenPGP.js — quick digest check, PKCS#1 v1.5 with DigestInfo, Ed25519 over the digest — several times faster
 // (bench/verify-rpm.ts).
 import { createHash, publicDecrypt, verify, type Hash } from 'node:crypto';
-import { enums } from 'openpgp';
 import type { ParsedSignature } from './signature-packet.js';
-import { isRsa, type SigningKey } from './signing-keys.js';
+import { isRsa, PublicKeyAlgorithm, type SigningKey } from './signing-keys.js';
 
 interface HashInfo {
   readonly name: string;
@@ -14,13 +13,13 @@ interface HashInfo {
   readonly digestInfo: Buffer;
 }
 
-/** OpenPGP hash ids node:crypto handles here; others (e.g. SHA3 in V6 packets) are left to OpenPGP.js. */
+/** OpenPGP hash ids (RFC 9580 §9.5) node:crypto handles here; others (e.g. SHA3 in V6 packets) are left to OpenPGP.js. */
 const HASHES: ReadonlyMap<number, HashInfo> = new Map([
-  [enums.hash.sha1, { name: 'sha1', label: 'SHA1', digestInfo: hex('3021300906052b0e03021a05000414') }],
-  [enums.hash.sha224, { name: 'sha224', label: 'SHA224', digestInfo: hex('302d300d06096086480165030402040500041c') }],
-  [enums.hash.sha256, { name: 'sha256', label: 'SHA256', digestInfo: hex('3031300d060960864801650304020105000420') }],
-  [enums.hash.sha384, { name: 'sha384', label: 'SHA384', digestInfo: hex('3041300d060960864801650304020205000430') }],
-  [enums.hash.sha512, { name: 'sha512', label: 'SHA512', digestInfo: hex('3051300d060960864801650304020305000440') }],
+  [2, { name: 'sha1', label: 'SHA1', digestInfo: hex('3021300906052b0e03021a05000414') }],
+  [11, { name: 'sha224', label: 'SHA224', digestInfo: hex('302d300d06096086480165030402040500041c') }],
+  [8, { name: 'sha256', label: 'SHA256', digestInfo: hex('3031300d060960864801650304020105000420') }],
+  [9, { name: 'sha384', label: 'SHA384', digestInfo: hex('3041300d060960864801650304020205000430') }],
+  [10, { name: 'sha512', label: 'SHA512', digestInfo: hex('3051300d060960864801650304020305000440') }],
 ]);
 
 const ED25519_SIZE = 32;
@@ -29,7 +28,7 @@ const ED25519_SIZE = 32;
 export function canVerifyWithCrypto(signature: ParsedSignature, key: SigningKey): boolean {
   if (!key.cryptoKey || !HASHES.has(signature.hashAlgorithm)) return false;
   if (isRsa(signature.publicKeyAlgorithm)) return isRsa(key.algorithm);
-  return signature.publicKeyAlgorithm === enums.publicKey.eddsaLegacy && key.algorithm === enums.publicKey.eddsaLegacy;
+  return signature.publicKeyAlgorithm === PublicKeyAlgorithm.eddsaLegacy && key.algorithm === PublicKeyAlgorithm.eddsaLegacy;
 }
 
 /** A running digest of the signed data; the signature's own trailer is added by `verifyDigest`. */

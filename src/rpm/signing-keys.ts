@@ -1,11 +1,15 @@
-// The trusted keys, prepared once for the signature checks: a node:crypto key object and the key's validity, which
-// OpenPGP.js computes by verifying self-signatures — far too slow to repeat for every package.
-import { createPublicKey, type KeyObject } from 'node:crypto';
-import { enums, type PublicKey, type Subkey } from 'openpgp';
-import type { TrustedKey } from '../gpg/keyring.js';
+// The trusted keys as the signature checks use them: a node:crypto key object and the key's validity per (sub)key,
+// prepared once from the keyring (prepare-signing-keys.ts). Plain data and key objects, which can be posted to a
+// staging thread: the checks there then run without OpenPGP.js.
+import type { KeyObject } from 'node:crypto';
+import type { KeyProblem } from '../gpg/keyring.js';
+
+/** The OpenPGP public-key algorithm ids (RFC 9580 §9.1) that node:crypto verifies here. */
+export const PublicKeyAlgorithm = { rsaEncryptSign: 1, rsaSign: 3, eddsaLegacy: 22 } as const;
 
 export interface SigningKey {
-  readonly trusted: TrustedKey;
+  /** Of the primary key, upper-case hex. */
+  readonly fingerprint: string;
   /** 16 upper-case hex digits: the primary key's or a subkey's. */
   readonly keyId: string;
   /** OpenPGP public-key algorithm id of this (sub)key. */
@@ -22,17 +26,12 @@ export interface SigningKey {
   readonly unusable: string | undefined;
 }
 
-// Keyed by the key object: a reloaded keyring has new objects, so a revocation or renewal there takes effect.
-const prepared = new WeakMap<PublicKey, Map<string, Promise<SigningKey>>>();
-
-/** The (sub)key `keyId` of `trusted`, or undefined when the key has no such key id. */
-export function signingKey(trusted: TrustedKey, keyId: string): Promise<SigningKey> | undefined {
-  if (!trusted.keyIds.includes(keyId)) return undefined;
-  let byId = prepared.get(trusted.key);
-  if (!byId) prepared.set(trusted.key, (byId = new Map()));
-  let entry = byId.get(keyId);
-  if (!entry) byId.set(keyId, (entry = prepare(trusted, keyId)));
-  return entry;
+/** Every (sub)key of a keyring's trusted keys, prepared. */
+export interface SigningKeys {
+  /** By key id (16 upper-case hex digits), in keyring order: two trusted keys may share an id. */
+  readonly byKeyId: ReadonlyMap<string, readonly SigningKey[]>;
+  /** The keys found but not trusted, to say why a signature by one of them is not accepted. */
+  readonly problems: readonly KeyProblem[];
 }
 
 /** Why `key` must not be trusted at `now`, or undefined when it can be. */
@@ -43,70 +42,6 @@ export function keyProblem(key: SigningKey, now: Date): string | undefined {
   return undefined;
 }
 
-// OpenPGP.js takes a null date as "ignore time" (its own primary-key expiry code does that); its typings omit it.
-// Validity in time is kept apart, in `created` and `expires`, so one preparation serves every `now`.
-const ANY_TIME = null as unknown as Date;
-
-async function prepare(trusted: TrustedKey, keyId: string): Promise<SigningKey> {
-  const primary = trusted.key;
-  const subkey = primary.getSubkeys().find((candidate) => hexKeyId(candidate) === keyId);
-  const packet = (subkey ?? primary).keyPacket;
-  const publicParams = packet.publicParams as Partial<Record<string, unknown>>;
-
-  let unusable: string | undefined;
-  try {
-    // Checks revocation, the signing flag and OpenPGP.js's strength rules (e.g. RSA ≥ 2047 bits).
-    const usable = await primary.getSigningKey(subkey ? subkey.getKeyID() : primary.getKeyID(), ANY_TIME);
-    if (hexKeyId(usable) !== keyId) unusable = `key ${keyId} cannot sign`;
-  } catch (error) {
-    unusable = `key ${keyId} cannot sign: ${error instanceof Error ? error.message : String(error)}`;
-  }
-
-  const expirations = [await primary.getExpirationTime(), subkey ? await subkey.getExpirationTime(ANY_TIME) : Infinity];
-  const expires = Math.min(...expirations.map((time) => (time instanceof Date ? time.getTime() / 1000 : Infinity)));
-  const { cryptoKey, modulusBytes } = toCryptoKey(packet.algorithm, publicParams);
-  return {
-    trusted,
-    keyId,
-    algorithm: packet.algorithm,
-    cryptoKey,
-    modulusBytes,
-    created: Math.floor(packet.getCreationTime().getTime() / 1000),
-    expires,
-    unusable,
-  };
-}
-
-function toCryptoKey(
-  algorithm: number,
-  params: Partial<Record<string, unknown>>,
-): { cryptoKey: KeyObject | undefined; modulusBytes: number } {
-  const { n, e, oid, Q } = params;
-  if (isRsa(algorithm) && n instanceof Uint8Array && e instanceof Uint8Array) {
-    const jwk = { kty: 'RSA', n: base64url(n), e: base64url(e) };
-    return { cryptoKey: createPublicKey({ key: jwk, format: 'jwk' }), modulusBytes: n.length };
-  }
-  // Legacy EdDSA stores the point as 0x40 followed by the 32-byte Ed25519 public key.
-  if (algorithm === enums.publicKey.eddsaLegacy && isEd25519Legacy(oid) && Q instanceof Uint8Array && Q.length === 33 && Q[0] === 0x40) {
-    const jwk = { kty: 'OKP', crv: 'Ed25519', x: base64url(Q.subarray(1)) };
-    return { cryptoKey: createPublicKey({ key: jwk, format: 'jwk' }), modulusBytes: 0 };
-  }
-  return { cryptoKey: undefined, modulusBytes: 0 };
-}
-
 export function isRsa(algorithm: number): boolean {
-  return algorithm === enums.publicKey.rsaEncryptSign || algorithm === enums.publicKey.rsaSign;
-}
-
-function isEd25519Legacy(oid: unknown): boolean {
-  const name = (oid as { getName?: () => unknown } | undefined)?.getName?.();
-  return name === enums.curve.ed25519Legacy;
-}
-
-function hexKeyId(key: PublicKey | Subkey): string {
-  return key.getKeyID().toHex().toUpperCase();
-}
-
-function base64url(bytes: Uint8Array): string {
-  return Buffer.from(bytes).toString('base64url');
+  return algorithm === PublicKeyAlgorithm.rsaEncryptSign || algorithm === PublicKeyAlgorithm.rsaSign;
 }

@@ -3,13 +3,12 @@
 // (tag 5092) or, for packages older than rpm 4.14, by a header+payload signature (1002/1005).
 import { createHash, type Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import type { Keyring, TrustedKey } from '../gpg/keyring.js';
+import type { Keyring } from '../gpg/keyring.js';
 import { canVerifyWithCrypto, hashLabel, startDigest, verifyDigest } from './crypto-verify.js';
 import { RpmFormatError, type ReadAt, type RpmHeader } from './header.js';
-import { verifyWithOpenpgp } from './openpgp-verify.js';
 import { packageFromBytes, packageFromReader, withPackageFile, type RpmPackage } from './package-bytes.js';
 import { BINARY_SIGNATURE, parseSignaturePacket, signatureTypeProblem, type ParsedSignature } from './signature-packet.js';
-import { keyProblem, signingKey, type SigningKey } from './signing-keys.js';
+import { keyProblem, type SigningKey, type SigningKeys } from './signing-keys.js';
 
 export type RejectReason =
   | 'unsigned'
@@ -38,6 +37,16 @@ export interface VerifyFail {
 }
 
 export type VerifyResult = VerifyOk | VerifyFail;
+
+/**
+ * What signatures are checked against, besides a Keyring: its keys prepared for node:crypto, and the keyring itself
+ * for the few signatures only OpenPGP.js checks. A staging thread has the prepared keys and loads OpenPGP.js and
+ * the keyring only if a package needs them.
+ */
+export interface VerifyKeys {
+  readonly signing: SigningKeys;
+  keyring(): Promise<Keyring>;
+}
 
 export interface VerifyOptions {
   /** The time for key expiry and signature dates; the live clock when absent. */
@@ -84,24 +93,38 @@ const SHA1 = 2;
 const SIGNING_ALGORITHMS: ReadonlySet<number> = new Set([1, 2, 3, 17, 19, 22, 27, 28]);
 
 /** Verifies the package at `path`. Throws only when the file cannot be opened or read. */
-export async function verifyRpm(path: string, keyring: Keyring, options: VerifyOptions = {}): Promise<VerifyResult> {
-  return withPackageFile(path, (pkg) => verifyPackage(async () => pkg, keyring, options)).catch((error: unknown) => {
+export async function verifyRpm(path: string, keys: Keyring | VerifyKeys, options: VerifyOptions = {}): Promise<VerifyResult> {
+  const prepared = await verifyKeysOf(keys);
+  return withPackageFile(path, (pkg) => verifyPackage(async () => pkg, prepared, options)).catch((error: unknown) => {
     if (error instanceof RpmFormatError) return fail('corrupt', `${error.reason}: ${error.message}`);
     throw error;
   });
 }
 
 /** Verifies a package the caller already has open; reads it with positional reads, so the file position is kept. */
-export async function verifyRpmFile(file: FileHandle, keyring: Keyring, options: VerifyOptions = {}): Promise<VerifyResult> {
+export async function verifyRpmFile(file: FileHandle, keys: Keyring | VerifyKeys, options: VerifyOptions = {}): Promise<VerifyResult> {
   const { size } = await file.stat();
   const readAt: ReadAt = async (buffer, offset, length, position) => (await file.read(buffer, offset, length, position)).bytesRead;
-  return verifyPackage(() => packageFromReader(readAt, size), keyring, options);
+  return verifyPackage(() => packageFromReader(readAt, size), await verifyKeysOf(keys), options);
 }
 
 /** Verifies a package held in memory. */
-export async function verifyRpmBytes(bytes: Uint8Array, keyring: Keyring, options: VerifyOptions = {}): Promise<VerifyResult> {
+export async function verifyRpmBytes(bytes: Uint8Array, keys: Keyring | VerifyKeys, options: VerifyOptions = {}): Promise<VerifyResult> {
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return verifyPackage(async () => packageFromBytes(buffer), keyring, options);
+  return verifyPackage(async () => packageFromBytes(buffer), await verifyKeysOf(keys), options);
+}
+
+const keyringKeys = new WeakMap<Keyring, Promise<VerifyKeys>>();
+
+/** A keyring's keys prepared once (and OpenPGP.js loaded only where a Keyring is passed in). */
+function verifyKeysOf(keys: Keyring | VerifyKeys): Promise<VerifyKeys> {
+  if ('signing' in keys) return Promise.resolve(keys);
+  let prepared = keyringKeys.get(keys);
+  if (prepared === undefined) {
+    prepared = import('./prepare-signing-keys.js').then(async ({ signingKeysOf }) => ({ signing: await signingKeysOf(keys), keyring: async () => keys }));
+    keyringKeys.set(keys, prepared);
+  }
+  return prepared;
 }
 
 interface Candidate {
@@ -114,7 +137,8 @@ interface Candidate {
 interface Verified {
   readonly ok: true;
   readonly tag: number;
-  readonly key: TrustedKey;
+  /** Of the trusted key. */
+  readonly fingerprint: string;
   readonly keyId: string;
 }
 
@@ -130,7 +154,7 @@ type Plan =
   | { readonly kind: 'openpgp'; readonly candidate: Candidate };
 
 interface Context {
-  readonly keyring: Keyring;
+  readonly keys: VerifyKeys;
   readonly options: VerifyOptions;
   readonly now: Date;
 }
@@ -162,11 +186,11 @@ export async function checkRpmDigests(path: string): Promise<VerifyFail | { ok: 
 
 async function verifyPackage(
   load: () => Promise<RpmPackage>,
-  keyring: Keyring,
+  keys: VerifyKeys,
   options: VerifyOptions,
 ): Promise<VerifyResult> {
   try {
-    return await check(await load(), { keyring, options, now: options.now ?? new Date() });
+    return await check(await load(), { keys, options, now: options.now ?? new Date() });
   } catch (error) {
     if (error instanceof RpmFormatError) return fail('corrupt', `${error.reason}: ${error.message}`);
     throw error;
@@ -263,9 +287,8 @@ async function plan(candidate: Candidate, context: Context): Promise<Plan> {
   }
   const issuer = signature.issuerKeyId;
   // Two trusted keys sharing a 64-bit key ID would take a deliberate collision; the first one is checked.
-  const [trusted] = issuer ? context.keyring.findByKeyId(issuer) : [];
-  const key = trusted && issuer ? await signingKey(trusted, issuer) : undefined;
-  if (!key) return done(candidate, RANK.unknownKey, 'unknown_key', `${what}: no trusted key has this key ID${untrustedNote(issuer, context.keyring)}`);
+  const [key] = issuer ? (context.keys.signing.byKeyId.get(issuer) ?? []) : [];
+  if (!key) return done(candidate, RANK.unknownKey, 'unknown_key', `${what}: no trusted key has this key ID${untrustedNote(issuer, context.keys.signing)}`);
   if (canVerifyWithCrypto(signature, key) && signature.unknownCritical.length === 0) {
     return { kind: 'crypto', candidate, signature, key };
   }
@@ -293,19 +316,22 @@ function cryptoOutcome(planned: Extract<Plan, { kind: 'crypto' }>, digest: Hash 
   // Our policy on top, like the keyring's: a revoked or expired key signs nothing, not even what it signed before.
   else problem = keyProblem(key, context.now);
   if (problem) return { ok: false, rank: RANK.trustedBad, reason: 'bad_signature', detail: `${prefix}: ${problem}` };
-  return { ok: true, tag: candidate.tag, key: key.trusted, keyId: key.keyId };
+  return { ok: true, tag: candidate.tag, fingerprint: key.fingerprint, keyId: key.keyId };
 }
 
 async function openpgpOutcome(candidate: Candidate, data: Uint8Array, context: Context): Promise<Outcome> {
-  const result = await verifyWithOpenpgp(candidate.packet, data, context.keyring, {
+  // Loaded with the first signature that needs it: RSA and Ed25519 ones (nearly all) never do.
+  const { verifyWithOpenpgp } = await import('./openpgp-verify.js');
+  const result = await verifyWithOpenpgp(candidate.packet, data, await context.keys.keyring(), {
     now: context.now,
     allowSha1: context.options.allowSha1 ?? false,
   });
   const prefix = `tag ${candidate.tag}`;
   if (result.ok) {
-    const key = await signingKey(result.key, result.keyId);
+    const { fingerprint } = result.key;
+    const key = context.keys.signing.byKeyId.get(result.keyId)?.find((candidate) => candidate.fingerprint === fingerprint);
     const problem = key ? keyProblem(key, context.now) : `key ${result.keyId} not in the keyring`;
-    if (!problem) return { ok: true, tag: candidate.tag, key: result.key, keyId: result.keyId };
+    if (!problem) return { ok: true, tag: candidate.tag, fingerprint, keyId: result.keyId };
     return { ok: false, rank: RANK.trustedBad, reason: 'bad_signature', detail: `${prefix}: ${problem}` };
   }
   const detail = `${prefix}: ${result.detail}`;
@@ -318,8 +344,8 @@ async function openpgpOutcome(candidate: Candidate, data: Uint8Array, context: C
 }
 
 /** Why a key in GpgDir with this (primary) key ID was not trusted, when one was found there; '' otherwise. */
-function untrustedNote(keyId: string | undefined, keyring: Keyring): string {
-  const problem = keyId === undefined ? undefined : keyring.problems.find((candidate) => candidate.fingerprint?.endsWith(keyId));
+function untrustedNote(keyId: string | undefined, keys: SigningKeys): string {
+  const problem = keyId === undefined ? undefined : keys.problems.find((candidate) => candidate.fingerprint?.endsWith(keyId));
   return problem === undefined ? '' : ` (the key ${problem.fingerprint} in ${problem.file} is not trusted: ${problem.detail})`;
 }
 
@@ -384,7 +410,7 @@ function sizeProblem(pkg: RpmPackage): VerifyFail | undefined {
 }
 
 function success(outcome: Verified, payloadDigestChecked: boolean): VerifyOk {
-  return { ok: true, fingerprint: outcome.key.fingerprint, keyId: outcome.keyId, tag: outcome.tag, payloadDigestChecked };
+  return { ok: true, fingerprint: outcome.fingerprint, keyId: outcome.keyId, tag: outcome.tag, payloadDigestChecked };
 }
 
 function worst(failures: readonly Outcome[]): VerifyFail {

@@ -52,10 +52,7 @@ export class Admission {
     this.#cache = cache;
     this.#quarantined = quarantined;
     this.#transfer = limiter(ctx.options.maxParallelDownloads);
-    this.#stager = new Stager({
-      ...(ctx.verifyKeys === undefined ? {} : { keys: ctx.verifyKeys }),
-      ...(httpOnThreads ? { http: ctx.options } : {}),
-    });
+    this.#stager = new Stager(httpOnThreads ? ctx.options : undefined, ctx.verifyKeys);
   }
 
   /** With `httpOnThreads`, download() fetches packages over http(s) on the staging threads. */

@@ -59,7 +59,7 @@ export async function syncRepodata(mirror: string, ctx: MirrorSyncContext, remot
     // recreated, empty dir must not look synced. So are the key files': packages refused under other keys are
     // checked again.
     const { ino, birthtimeMs } = await stat(ctx.packagesDir);
-    const target = `${ino} ${birthtimeMs} ${await keyFilesIdentity(ctx.verifyKeys)}`;
+    const target = `${ino} ${birthtimeMs} ${await keyFilesIdentity(ctx.verifyKeys?.source)}`;
     const [previous, previousTarget] = await Promise.all([readFile(path.join(saved, 'repomd.xml')), readFile(path.join(saved, 'target'), 'utf8')]).catch(() => []);
     if (previousTarget === target && previous?.equals(repomdBytes)) return admission.result(true, 'repomd.xml unchanged since the last complete run', true);
 

@@ -1,15 +1,18 @@
 // A staging thread's program (see stager.ts): downloads with its own http(s) client, plain blocking file calls,
-// hashing, and the signature check of a package from its bytes, with a keyring of its own loaded from the same
-// files as the main thread's.
+// hashing, and the signature check of a package from its bytes, with the keys the main thread prepared for this
+// sync (node:crypto key objects: no OpenPGP.js here unless a signature needs it).
 import { createHash } from 'node:crypto';
 import { linkSync, lstatSync, unlinkSync, writeFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import type { PackageVerdict } from '../types.js';
+import type { Keyring } from '../../gpg/keyring.js';
+import type { SigningKeys } from '../../rpm/signing-keys.js';
+import type { VerifyKeys } from '../../rpm/verify.js';
+import type { KeyringSource, PackageVerdict } from '../types.js';
 import { httpRemote } from './http.js';
 import { RemoteError, type Remote } from './remote.js';
 import { limiter } from '../../each-limited.js';
 import { startsWithLead } from '../../rpm/header.js';
-import type { StagedPackage, StagerReply, StagerRequest, StagerSetup, StagerThreadSetup, ThreadDownload } from './stager.js';
+import type { StagedPackage, StagerReply, StagerRequest, StagerThreadSetup, ThreadDownload } from './stager.js';
 
 const setup = workerData as StagerThreadSetup;
 // This thread's share of max_parallel_downloads; the fetches beyond it wait for a transfer to end, here, so
@@ -18,18 +21,31 @@ const transfer = limiter(Math.max(1, setup.transfers));
 const remote: Promise<Remote> | undefined = setup.http === undefined ? undefined : httpRemote(setup.http);
 // A client that cannot be set up (an unreadable sslcacert) fails each fetch, not the thread.
 remote?.catch(() => {});
-// Loaded on the first check only: without keys the thread never needs OpenPGP.js and the rpm reader.
-let verifier: Promise<(bytes: Uint8Array) => Promise<PackageVerdict>> | undefined;
 const fetches = new Map<number, AbortController>();
+// Loaded on the first check only: without keys the thread never needs the rpm reader.
+let verifier: Promise<(bytes: Uint8Array, keys: VerifyKeys) => Promise<PackageVerdict>> | undefined;
+/** The keys of the sync under way: each 'warm' (a new sync) waits for its 'keys'. */
+let syncKeys: Promise<VerifyKeys> | undefined;
+let deliverKeys: ((keys: SigningKeys | Error) => void) | undefined;
 
-async function loadVerifier(): Promise<(bytes: Uint8Array) => Promise<PackageVerdict>> {
-  const [{ loadKeyring }, { verifyRpmBytes }, { packageVerdict }] = await Promise.all([
-    import('../../gpg/keyring.js'),
-    import('../../rpm/verify.js'),
-    import('../package-verdict.js'),
-  ]);
-  const keyring = await loadKeyring(setup.keys as NonNullable<StagerSetup['keys']>);
-  return (bytes) => packageVerdict(() => verifyRpmBytes(bytes, keyring));
+async function loadVerifier(): Promise<(bytes: Uint8Array, keys: VerifyKeys) => Promise<PackageVerdict>> {
+  const [{ verifyRpmBytes }, { packageVerdict }] = await Promise.all([import('../../rpm/verify.js'), import('../package-verdict.js')]);
+  return (bytes, keys) => packageVerdict(() => verifyRpmBytes(bytes, keys));
+}
+
+function awaitKeys(): void {
+  syncKeys = new Promise((resolve, reject) => {
+    deliverKeys = (keys) => (keys instanceof Error ? reject(keys) : resolve(verifyKeys(keys)));
+  });
+  // A sync that never stages a package never looks.
+  syncKeys.catch(() => {});
+}
+
+function verifyKeys(signing: SigningKeys): VerifyKeys {
+  let keyring: Promise<Keyring> | undefined;
+  // Only for a signature node:crypto does not check (DSA, ECDSA, V6 packets), loaded from the main thread's files.
+  const load = async (): Promise<Keyring> => (await import('../../gpg/keyring.js')).loadKeyring(setup.keys as KeyringSource);
+  return { signing, keyring: () => (keyring ??= load()) };
 }
 
 async function stage(dest: string, bytes: Buffer, digestType: string): Promise<StagedPackage> {
@@ -37,8 +53,10 @@ async function stage(dest: string, bytes: Buffer, digestType: string): Promise<S
   writeFileSync(dest, bytes);
   const lead = startsWithLead(bytes);
   if (!lead || setup.keys === undefined) return { digest, lead };
+  // Keys that could not be prepared fail the fetch (and the sync), not the package.
+  const keys = await (syncKeys ?? Promise.reject(new Error('no keys were sent for this sync')));
   const verify = await (verifier ??= loadVerifier());
-  return { digest, lead, verdict: await verify(bytes) };
+  return { digest, lead, verdict: await verify(bytes, keys) };
 }
 
 async function fetch(request: Extract<StagerRequest, { op: 'fetch' }>): Promise<ThreadDownload> {
@@ -70,9 +88,12 @@ async function serve(request: StagerRequest): Promise<StagerReply> {
       return { id: request.id, ok: true, identity: { size, mtimeMs, ino } };
     }
     case 'warm':
-      // A new sync: the keys are read again (a kept thread serves several syncs; see stager.ts).
+      // A new sync (a kept thread serves several; see stager.ts): its keys come next, maybe changed.
+      if (setup.keys !== undefined) awaitKeys();
       await remote;
-      if (setup.keys !== undefined) await (verifier = loadVerifier());
+      return { id: request.id, ok: true };
+    case 'keys':
+      deliverKeys?.(request.keys ?? new Error(request.error ?? 'no keys'));
       return { id: request.id, ok: true };
   }
 }

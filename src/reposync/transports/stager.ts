@@ -9,7 +9,8 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { workerModule } from '../../worker-module.js';
 import type { ChecksumType } from '../repomd.js';
-import type { KeyringSource, PackageVerdict, RepoOptions } from '../types.js';
+import type { SigningKeys } from '../../rpm/signing-keys.js';
+import type { KeyringSource, PackageKeys, PackageVerdict, RepoOptions } from '../types.js';
 import { RemoteError, type Downloaded } from './remote.js';
 
 /** What the checksum cache keeps of a file's stat. */
@@ -31,16 +32,13 @@ export interface StagedPackage {
  */
 export type ThreadDownload = Omit<Downloaded, 'bytes'> & { readonly staged?: StagedPackage };
 
-/** What the threads are started with. */
-export interface StagerSetup {
-  /** The keys to verify packages with; without them no thread verifies. */
-  readonly keys?: KeyringSource;
+/** What one thread is started with. */
+export interface StagerThreadSetup {
   /** The repo's options, for a thread's own http(s) client. */
   readonly http?: RepoOptions;
-}
-
-/** What one thread is started with: the setup, and its share of max_parallel_downloads. */
-export interface StagerThreadSetup extends StagerSetup {
+  /** Where the keys come from, when packages are verified (with keys the main thread sends for each sync). */
+  readonly keys?: KeyringSource;
+  /** Its share of max_parallel_downloads. */
   readonly transfers: number;
 }
 
@@ -48,7 +46,8 @@ export type StagerRequest =
   | { readonly id: number; readonly op: 'fetch'; readonly url: string; readonly dest: string; readonly have: number; readonly digest: ChecksumType; readonly holdUpTo: number }
   | { readonly id: number; readonly op: 'abort'; readonly target: number }
   | { readonly id: number; readonly op: 'link'; readonly from: string; readonly to: string }
-  | { readonly id: number; readonly op: 'warm' };
+  | { readonly id: number; readonly op: 'warm' }
+  | { readonly id: number; readonly op: 'keys'; readonly keys?: SigningKeys; readonly error?: string };
 
 export type StagerReply =
   | { readonly id: number; readonly ok: true; readonly download?: ThreadDownload; readonly identity?: FileIdentity }
@@ -82,19 +81,24 @@ let nextId = 0;
 
 /** Worker threads, started on first use (or warm()); they keep the process alive only while a step is outstanding. */
 export class Stager {
-  readonly #setup: StagerSetup;
+  readonly #http: RepoOptions | undefined;
+  readonly #keys: PackageKeys | undefined;
+  /** Prepared once, for every thread of this Stager. */
+  #signingKeys: Promise<SigningKeys> | undefined;
   readonly #threads: number;
   #running: Thread[] = [];
 
-  constructor(setup: StagerSetup) {
-    this.#setup = setup;
+  /** With `http` the threads download (Stager.fetch); with `keys` they verify what they stage. */
+  constructor(http?: RepoOptions, keys?: PackageKeys) {
+    this.#http = http;
+    this.#keys = keys;
     // Each thread with http gets at least one of the max_parallel_downloads transfers.
-    this.#threads = Math.max(1, Math.min(MAX_THREADS, availableParallelism(), setup.http?.maxParallelDownloads ?? Infinity));
+    this.#threads = Math.max(1, Math.min(MAX_THREADS, availableParallelism(), http?.maxParallelDownloads ?? Infinity));
   }
 
-  /** The threads can download (the setup gave http options). */
+  /** The threads can download (there are http options). */
   get fetches(): boolean {
-    return this.#setup.http !== undefined;
+    return this.#http !== undefined;
   }
 
   /**
@@ -131,9 +135,9 @@ export class Stager {
   }
 
   /**
-   * Gets every thread now, each (re)loading its keyring, ahead of the first package: a new thread takes tens of ms
-   * to start, which the metadata's download and parse can hide. A keyring that fails to load fails the first fetch
-   * instead.
+   * Gets every thread now, each with this sync's keys, ahead of the first package: a new thread takes tens of ms
+   * to start, which the metadata's download and parse can hide. Keys that fail to load fail the fetches of the
+   * packages to verify instead.
    */
   warm(): void {
     while (this.#live().length < this.#threads) this.#acquire();
@@ -153,7 +157,7 @@ export class Stager {
 
   /** Thread `index`'s share of max_parallel_downloads. */
   #transfersOf(index: number): number {
-    const total = this.#setup.http?.maxParallelDownloads ?? 0;
+    const total = this.#http?.maxParallelDownloads ?? 0;
     return Math.floor(total / this.#threads) + (index < total % this.#threads ? 1 : 0);
   }
 
@@ -165,14 +169,26 @@ export class Stager {
     return running.reduce((best, thread) => (thread.pending.size < best.pending.size ? thread : best));
   }
 
-  /** A kept thread of this setup and share, else a new one; either way it loads the keyring of this sync. */
+  /** A kept thread of this setup and share, else a new one; either way it gets the keys of this sync. */
   #acquire(): Thread {
-    const workerData: StagerThreadSetup = { ...this.#setup, transfers: this.#transfersOf(this.#running.length) };
+    const workerData: StagerThreadSetup = {
+      ...(this.#http === undefined ? {} : { http: this.#http }),
+      ...(this.#keys === undefined ? {} : { keys: this.#keys.source }),
+      transfers: this.#transfersOf(this.#running.length),
+    };
     const key = JSON.stringify(workerData);
     const thread = unpark(key) ?? spawn(key, workerData);
     this.#running.push(thread);
-    // Keys may have changed on disk since the thread last loaded them.
+    // Messages arrive in order: the fetches after this 'warm' wait for the 'keys' that follow it. Keys may have
+    // changed on disk since the thread's last sync.
     call(thread, { id: nextId++, op: 'warm' }).catch(() => {});
+    if (this.#keys !== undefined) {
+      const keys = (this.#signingKeys ??= this.#keys.signingKeys());
+      keys.then(
+        (prepared) => call(thread, { id: nextId++, op: 'keys', keys: prepared }),
+        (error: unknown) => call(thread, { id: nextId++, op: 'keys', error: `the keys could not be loaded: ${(error as Error).message}` }),
+      ).catch(() => {});
+    }
     return thread;
   }
 }

@@ -1,5 +1,6 @@
-// The staging threads that fetch, stage and verify http(s) packages are kept for the next sync of the same setup:
-// a kept thread must read the keys again, so that a key added between two syncs counts at once.
+// The staging threads that fetch, stage and verify http(s) packages with the keys the main thread prepared, and
+// are kept for the next sync of the same setup: a kept thread must get the keys again, so that a key added
+// between two syncs counts at once.
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,10 +8,12 @@ import { loadKeyring } from '../../../src/gpg/keyring.js';
 import { syncFromMirror } from '../../../src/reposync/mirror-sync.js';
 import { parkedThreads } from '../../../src/reposync/transports/stager.js';
 import type { MirrorSyncContext, PackageVerdict } from '../../../src/reposync/types.js';
+import { parseRpm } from '../../../src/rpm/header.js';
+import { signingKeysOf } from '../../../src/rpm/prepare-signing-keys.js';
 import { verifyRpm } from '../../../src/rpm/verify.js';
 import { createGpgHome, type GpgHome } from '../../support/gpg.js';
 import { startHttpServer, type HttpServer } from '../../support/http-server.js';
-import { signRpms } from '../../support/rpm.js';
+import { signRpms, withSignatureTags } from '../../support/rpm.js';
 import { buildMirrorPackages, makeRepo, repoDirs, testContext } from '../fixtures/mirror.js';
 import { workDir, type Repo } from '../fixtures/repos.js';
 
@@ -20,6 +23,11 @@ let server: HttpServer;
 let repo: Repo;
 let gpgDir: string;
 let armored: string;
+/** A repo of one package signed with ECDSA P-256, which node:crypto does not check here (rpmsign cannot make it). */
+let ecdsaRepo: Repo;
+let ecdsaArmored: string;
+/** How often the main thread's verifyPackage ran: never, for packages the threads hold. */
+let mainThreadChecks = 0;
 
 beforeAll(async () => {
   work = await workDir();
@@ -31,6 +39,17 @@ beforeAll(async () => {
   for (const name of built.keys()) packages.set(name, await readFile(path.join(work, 'rpms', name)));
   repo = await makeRepo(work, packages);
   armored = await gpg.exportArmored([key.fingerprint]);
+
+  const ecdsa = await gpg.generateKey('ECDSA Signer <ecdsa@test>', { algorithm: 'nistp256' });
+  const [[name, unsigned]] = [...(await buildMirrorPackages(path.join(work, 'ecdsa'), 1))] as [[string, Buffer]];
+  const { headerStart, headerEnd } = parseRpm(unsigned);
+  const headerFile = path.join(work, 'ecdsa', 'header');
+  await writeFile(headerFile, unsigned.subarray(headerStart, headerEnd));
+  await gpg.gpg(['--local-user', ecdsa.fingerprint, '--digest-algo', 'SHA256', '--detach-sign', headerFile]);
+  const signed = withSignatureTags(unsigned, { 267: await readFile(`${headerFile}.sig`) });
+  ecdsaRepo = await makeRepo(path.join(work, 'ecdsa'), new Map([[name, signed]]));
+  ecdsaArmored = await gpg.exportArmored([ecdsa.fingerprint]);
+
   gpgDir = path.join(work, 'gpg');
   await mkdir(gpgDir);
   server = await startHttpServer({ root: work });
@@ -45,13 +64,15 @@ afterAll(async () => {
 /** A context as sync-release builds it with gpgcheck on: verifyPackage and the keys it reads, fresh per sync. */
 async function checkedContext(): Promise<MirrorSyncContext> {
   const dirs = await repoDirs(await mkdtemp(path.join(work, 'sync-')));
-  const keys = { gpgDir, extraKeyFiles: [] };
-  const keyring = loadKeyring(keys);
+  const source = { gpgDir, extraKeyFiles: [] };
+  const keyring = loadKeyring(source);
   const verifyPackage = async (file: string): Promise<PackageVerdict> => {
+    mainThreadChecks++;
     const result = await verifyRpm(file, await keyring);
     return result.ok ? { ok: true } : result;
   };
-  return { ...testContext(dirs, { verifyPackage, options: { gpgcheck: true } }), verifyKeys: keys };
+  const verifyKeys = { source, signingKeys: async () => signingKeysOf(await keyring) };
+  return { ...testContext(dirs, { verifyPackage, options: { gpgcheck: true } }), verifyKeys };
 }
 
 describe('kept staging threads', () => {
@@ -67,6 +88,29 @@ describe('kept staging threads', () => {
     const second = await syncFromMirror(mirror, context);
     expect(second).toMatchObject({ ok: true, admitted: 4, rejected: [] });
     expect(await readdir(context.packagesDir)).toHaveLength(4);
+    expect(mainThreadChecks).toBe(0);
+  });
+
+  it('fail the sync, admitting and refusing nothing, when the keys cannot be prepared', async () => {
+    const mirror = `${server.baseUrl}${path.relative(work, repo.root)}/`;
+    const checked = await checkedContext();
+    const context = { ...checked, verifyKeys: { source: checked.verifyKeys!.source, signingKeys: () => Promise.reject(new Error('no such keyring')) } };
+    await expect(syncFromMirror(mirror, context)).rejects.toThrow(/the keys could not be loaded: no such keyring/);
+    expect(await readdir(context.packagesDir)).toEqual([]);
+    expect(await readdir(context.quarantineDir).catch(() => [])).toEqual([]);
+  });
+
+  it('check a signature node:crypto does not verify with OpenPGP.js and the keyring, loaded there', async () => {
+    const mirror = `${server.baseUrl}${path.relative(work, ecdsaRepo.root)}/`;
+    const refused = await syncFromMirror(mirror, await checkedContext());
+    expect(refused.rejected).toMatchObject([{ reason: 'unknown_key' }]);
+
+    await writeFile(path.join(gpgDir, 'ecdsa.asc'), ecdsaArmored);
+    const context = await checkedContext();
+    expect(await syncFromMirror(mirror, context)).toMatchObject({ ok: true, admitted: 1, rejected: [] });
+    expect(await readdir(context.packagesDir)).toHaveLength(1);
+    expect(mainThreadChecks).toBe(0);
+    await rm(path.join(gpgDir, 'ecdsa.asc'));
   });
 
   it('admit packages refused for an unknown key from their quarantined copies once the key is added', async () => {
