@@ -1,7 +1,7 @@
 // The one way a package enters Packages/ (SPEC §7.3): whole and verified in the staging dir first, then a hard link
 // that cannot replace anything, so a half-written file or an overwrite of a kept version is never visible.
-import { constants } from 'node:fs';
-import { copyFile, link, lstat, mkdir, open, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { constants, linkSync, lstatSync, unlinkSync, type Stats } from 'node:fs';
+import { copyFile, lstat, mkdir, open, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Checksum, ChecksumType } from '../repomd.js';
 import type { MirrorSyncContext, MirrorSyncResult, PackageVerdict, RejectedPackage, RejectReason } from '../types.js';
@@ -10,7 +10,7 @@ import { startsWithLead } from '../../rpm/header.js';
 import { checkRpmDigests } from '../../rpm/verify.js';
 import { ChecksumCache, hashFile, sha256Checksum } from './checksum-cache.js';
 import type { Remote } from './remote.js';
-import { Stager, type FileIdentity, type StagedPackage, type ThreadDownload } from './stager.js';
+import { Stager, type StagedPackage, type ThreadDownload } from './stager.js';
 
 const NO_LEAD: PackageVerdict = { ok: false, reason: 'corrupt', detail: 'no RPM lead magic at the start of the file' };
 
@@ -105,7 +105,7 @@ export class Admission {
    * a re-signed package with the same NEVRA never replaces the kept one. Returns whether it was admitted.
    *
    * `held`, when given, is how the download() of `staged` was staged on a thread: the lead is known, so is the
-   * signature's verdict when the context gave its keys, and the link is done on a staging thread.
+   * signature's verdict when the context gave its keys.
    */
   async admit(staged: string, name: string, checksum: Checksum | undefined, held?: StagedPackage): Promise<boolean> {
     const verdict = await this.#verify(staged, checksum, held);
@@ -116,16 +116,12 @@ export class Admission {
     }
 
     const final = path.join(this.#ctx.packagesDir, name);
-    let identity: FileIdentity;
+    let identity: Stats;
     try {
-      if (held === undefined) {
-        await link(staged, final);
-        identity = await lstat(final);
-        await unlink(staged);
-      } else {
-        // The same link, lstat and unlink, on the stager's thread.
-        identity = await this.#stager.link(staged, final);
-      }
+      // Blocking calls: each is a few microseconds of metadata work, less than a round trip to the fs thread pool.
+      linkSync(staged, final);
+      identity = lstatSync(final);
+      unlinkSync(staged);
     } catch (error) {
       // Callers look before they fetch, so this is rare: a name kept since, or a file that rsync re-sent.
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;

@@ -2,7 +2,7 @@
 // hashing, and the signature check of a package from its bytes, with the keys the main thread prepared for this
 // sync (node:crypto key objects: no OpenPGP.js here unless a signature needs it).
 import { createHash } from 'node:crypto';
-import { linkSync, lstatSync, unlinkSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Keyring } from '../../gpg/keyring.js';
 import type { SigningKeys } from '../../rpm/signing-keys.js';
@@ -80,13 +80,6 @@ async function serve(request: StagerRequest): Promise<StagerReply> {
     case 'abort':
       fetches.get(request.target)?.abort(new Error('aborted'));
       return { id: request.id, ok: true };
-    case 'link': {
-      // Never replaces anything: EEXIST goes back to the caller, which compares the two files.
-      linkSync(request.from, request.to);
-      const { size, mtimeMs, ino } = lstatSync(request.to);
-      unlinkSync(request.from);
-      return { id: request.id, ok: true, identity: { size, mtimeMs, ino } };
-    }
     case 'warm':
       // A new sync (a kept thread serves several; see stager.ts): its keys come next, maybe changed.
       if (setup.keys !== undefined) awaitKeys();

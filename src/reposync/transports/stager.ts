@@ -1,10 +1,9 @@
 // The work of bringing a package in, on worker threads: for http(s) mirrors the download itself, then hashing it,
-// writing it to staging, checking its signature, and linking it into Packages/. On the main thread each of those
-// steps is either CPU (the HTTP exchange, digests, RSA) or a round trip to the fs thread pool per call (open,
-// write, close, link, lstat, unlink); with thousands of small packages that, not the network, was the limit of an
-// initial sync, and one thread cannot use the second core. The rules stay the admitting code's (whole file staged
-// and checked first, a link that cannot replace anything, nothing partial in Packages/).
-import type { Stats } from 'node:fs';
+// writing it to staging and checking its signature. On the main thread each of those steps is either CPU (the HTTP
+// exchange, digests, RSA) or a round trip to the fs thread pool per call (open, write, close); with thousands of
+// small packages that, not the network, was the limit of an initial sync, and one thread cannot use the second
+// core. The main thread then links the staged file in: the rules stay the admitting code's (whole file staged and
+// checked first, a link that cannot replace anything, nothing partial in Packages/).
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { workerModule } from '../../worker-module.js';
@@ -12,9 +11,6 @@ import type { ChecksumType } from '../repomd.js';
 import type { SigningKeys } from '../../rpm/signing-keys.js';
 import type { KeyringSource, PackageKeys, PackageVerdict, RepoOptions } from '../types.js';
 import { RemoteError, type Downloaded } from './remote.js';
-
-/** What the checksum cache keeps of a file's stat. */
-export type FileIdentity = Pick<Stats, 'size' | 'mtimeMs' | 'ino'>;
 
 /** A package a thread downloaded into memory and wrote to its staging path whole. */
 export interface StagedPackage {
@@ -45,12 +41,11 @@ export interface StagerThreadSetup {
 export type StagerRequest =
   | { readonly id: number; readonly op: 'fetch'; readonly url: string; readonly dest: string; readonly have: number; readonly digest: ChecksumType; readonly holdUpTo: number }
   | { readonly id: number; readonly op: 'abort'; readonly target: number }
-  | { readonly id: number; readonly op: 'link'; readonly from: string; readonly to: string }
   | { readonly id: number; readonly op: 'warm' }
   | { readonly id: number; readonly op: 'keys'; readonly keys?: SigningKeys; readonly error?: string };
 
 export type StagerReply =
-  | { readonly id: number; readonly ok: true; readonly download?: ThreadDownload; readonly identity?: FileIdentity }
+  | { readonly id: number; readonly ok: true; readonly download?: ThreadDownload }
   | { readonly id: number; readonly ok: false; readonly message: string; readonly code?: string; readonly retryable?: boolean; readonly aborted?: boolean };
 
 // The downloads and digests of one thread, next to the main thread's parsing and bookkeeping: one thread per core.
@@ -123,15 +118,6 @@ export class Stager {
     } finally {
       signal.removeEventListener('abort', onAbort);
     }
-  }
-
-  /**
-   * Links `from` to `to` (failing with code EEXIST rather than replacing anything), then removes `from`; returns
-   * the identity of the linked file. Errors carry the fs error's code.
-   */
-  async link(from: string, to: string): Promise<FileIdentity> {
-    const reply = await call(this.#leastBusy(), { id: nextId++, op: 'link', from, to });
-    return reply.identity as FileIdentity;
   }
 
   /**
