@@ -24,8 +24,9 @@ remote?.catch(() => {});
 const fetches = new Map<number, AbortController>();
 // Loaded on the first check only: without keys the thread never needs the rpm reader.
 let verifier: Promise<(bytes: Uint8Array, keys: VerifyKeys) => Promise<PackageVerdict>> | undefined;
-/** The keys of the sync under way: each 'warm' (a new sync) waits for its 'keys'. */
+/** The keys of the sync under way: each 'warm' (a new sync) waits for the 'keys' naming it. */
 let syncKeys: Promise<VerifyKeys> | undefined;
+let currentWarm: number | undefined;
 let deliverKeys: ((keys: SigningKeys | Error) => void) | undefined;
 
 async function loadVerifier(): Promise<(bytes: Uint8Array, keys: VerifyKeys) => Promise<PackageVerdict>> {
@@ -82,11 +83,12 @@ async function serve(request: StagerRequest): Promise<StagerReply> {
       return { id: request.id, ok: true };
     case 'warm':
       // A new sync (a kept thread serves several; see stager.ts): its keys come next, maybe changed.
+      currentWarm = request.id;
       if (setup.keys !== undefined) awaitKeys();
       await remote;
       return { id: request.id, ok: true };
     case 'keys':
-      deliverKeys?.(request.keys ?? new Error(request.error ?? 'no keys'));
+      if (request.warm === currentWarm) deliverKeys?.(request.keys ?? new Error(request.error ?? 'no keys'));
       return { id: request.id, ok: true };
   }
 }

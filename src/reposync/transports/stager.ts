@@ -42,7 +42,8 @@ export type StagerRequest =
   | { readonly id: number; readonly op: 'fetch'; readonly url: string; readonly dest: string; readonly have: number; readonly digest: ChecksumType; readonly holdUpTo: number }
   | { readonly id: number; readonly op: 'abort'; readonly target: number }
   | { readonly id: number; readonly op: 'warm' }
-  | { readonly id: number; readonly op: 'keys'; readonly keys?: SigningKeys; readonly error?: string };
+  /** `warm`: the id of the 'warm' that began the sync these keys are for. */
+  | { readonly id: number; readonly op: 'keys'; readonly warm: number; readonly keys?: SigningKeys; readonly error?: string };
 
 export type StagerReply =
   | { readonly id: number; readonly ok: true; readonly download?: ThreadDownload }
@@ -167,12 +168,14 @@ export class Stager {
     this.#running.push(thread);
     // Messages arrive in order: the fetches after this 'warm' wait for the 'keys' that follow it. Keys may have
     // changed on disk since the thread's last sync.
-    call(thread, { id: nextId++, op: 'warm' }).catch(() => {});
+    const warm = nextId++;
+    call(thread, { id: warm, op: 'warm' }).catch(() => {});
     if (this.#keys !== undefined) {
+      // Tagged with the sync: a thread parked and taken by the next sync before these keys came ignores them.
       const keys = (this.#signingKeys ??= this.#keys.signingKeys());
       keys.then(
-        (prepared) => call(thread, { id: nextId++, op: 'keys', keys: prepared }),
-        (error: unknown) => call(thread, { id: nextId++, op: 'keys', error: `the keys could not be loaded: ${(error as Error).message}` }),
+        (prepared) => call(thread, { id: nextId++, op: 'keys', warm, keys: prepared }),
+        (error: unknown) => call(thread, { id: nextId++, op: 'keys', warm, error: `the keys could not be loaded: ${(error as Error).message}` }),
       ).catch(() => {});
     }
     return thread;

@@ -4,7 +4,7 @@
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadKeyring } from '../../../src/gpg/keyring.js';
+import { loadKeyring, type Keyring } from '../../../src/gpg/keyring.js';
 import { syncFromMirror } from '../../../src/reposync/mirror-sync.js';
 import { parkedThreads } from '../../../src/reposync/transports/stager.js';
 import type { MirrorSyncContext, PackageVerdict } from '../../../src/reposync/types.js';
@@ -89,6 +89,28 @@ describe('kept staging threads', () => {
     expect(second).toMatchObject({ ok: true, admitted: 4, rejected: [] });
     expect(await readdir(context.packagesDir)).toHaveLength(4);
     expect(mainThreadChecks).toBe(0);
+  });
+
+  it('verify with the keys of their own sync, not with late keys of the sync before', async () => {
+    const mirror = `${server.baseUrl}${path.relative(work, repo.root)}/`;
+    await writeFile(path.join(gpgDir, 'signer.asc'), armored);
+    const trusting = await checkedContext();
+    expect(await syncFromMirror(mirror, trusting)).toMatchObject({ admitted: 4 });
+    const { source } = trusting.verifyKeys!;
+    const keysAfter = (ms: number, keyring: Promise<Keyring>) => async () => {
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      return signingKeysOf(await keyring);
+    };
+    // A sync that has every package already ends before its keys (none trusted) are ready; its threads are parked
+    // and taken by the next sync, whose own keys come later still.
+    const early = await contextOn(trusting);
+    const stale = { ...early, stateDir: path.join(early.stateDir, 'fresh'), verifyKeys: { source, signingKeys: keysAfter(300, loadKeyring({ gpgDir: path.join(work, 'no-keys') })) } };
+    expect(await syncFromMirror(mirror, stale)).toMatchObject({ ok: true, admitted: 0, rejected: [] });
+    expect(parkedThreads()).toBeGreaterThan(0);
+    const later = await checkedContext();
+    const next = { ...later, verifyKeys: { source, signingKeys: keysAfter(600, loadKeyring(source)) } };
+    expect(await syncFromMirror(mirror, next)).toMatchObject({ ok: true, admitted: 4, rejected: [] });
+    await rm(path.join(gpgDir, 'signer.asc'));
   });
 
   it('fail the sync, admitting and refusing nothing, when the keys cannot be prepared', async () => {
