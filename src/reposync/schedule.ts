@@ -90,7 +90,14 @@ export class SyncSchedule extends EventEmitter<SyncScheduleEvents> {
     this.timers.delete(key);
     const { log } = this.options;
     const signal = this.controller.signal;
-    const run = this.options.run(release, signal).catch((err: unknown): SyncOutcome => {
+    const started = Date.now();
+    const run = this.options.run(release, signal).then((outcome) => {
+      // As the CLI ends its run: the admin sees how each sync ended, not only that it began.
+      const fields = { repo: key, exitCode: outcome.exitCode, seconds: (Date.now() - started) / 1000 };
+      if (outcome.exitCode === ReposyncExit.OK && !outcome.aborted) log.info(fields, outcome.message);
+      else log.error(fields, outcome.message);
+      return outcome;
+    }, (err: unknown): SyncOutcome => {
       log.error({ err, repo: key }, `sync of ${key} failed: ${(err as Error).message}`);
       return { exitCode: ReposyncExit.ERROR, message: (err as Error).message, aborted: signal.aborted };
     }).then((outcome) => {

@@ -45,6 +45,8 @@ describe('SIGUSR2', () => {
     const packages = join(fx.targetDir(), 'Packages');
     await until('the on-demand sync', async () => (await readdir(packages)).includes(added[0] as string) && (await attempt()) > before, 15_000, 50);
     expect(agent.records.some((record) => record.msg === 'SIGUSR2: syncing 1 releases now')).toBe(true);
+    await until('the end of the run in the log', async () => agent.records.some((record) => record.repo === REPO && record.exitCode === 0), 15_000, 50);
+    expect(agent.records.find((record) => record.exitCode === 0)).toMatchObject({ msg: 'Repository synchronization finished successfully', level: 30 });
     expect(agent.child.exitCode).toBeNull();
   }, 60_000);
 });
