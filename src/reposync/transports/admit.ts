@@ -37,7 +37,8 @@ export class Admission {
   readonly #ctx: MirrorSyncContext;
   readonly #mirror: string;
   readonly #cache: ChecksumCache;
-  readonly #stager: Stager;
+  /** The staging threads, for http(s) mirrors. */
+  readonly #stager: Stager | undefined;
   /** max_parallel_downloads, for transfers on this thread (the staging threads share it out among themselves). */
   readonly #transfer: <T>(run: () => Promise<T>) => Promise<T>;
   admitted = 0;
@@ -52,7 +53,7 @@ export class Admission {
     this.#cache = cache;
     this.#quarantined = quarantined;
     this.#transfer = limiter(ctx.options.maxParallelDownloads);
-    this.#stager = new Stager(httpOnThreads ? ctx.options : undefined, ctx.verifyKeys);
+    this.#stager = httpOnThreads ? new Stager(ctx.options, ctx.verifyKeys) : undefined;
   }
 
   /** With `httpOnThreads`, download() fetches packages over http(s) on the staging threads. */
@@ -86,7 +87,7 @@ export class Admission {
 
   /** Starts the staging threads now rather than with the first package (see Stager.warm). */
   warm(): void {
-    this.#stager.warm();
+    this.#stager?.warm();
   }
 
   /**
@@ -95,7 +96,7 @@ export class Admission {
    * and (with the context's keys) verify it there (ThreadDownload.staged); else with `remote` on this thread.
    */
   async download(remote: Remote, url: URL, dest: string, have: number, digest: ChecksumType, holdUpTo: number): Promise<ThreadDownload> {
-    if (this.#stager.fetches) return this.#stager.fetch(url, dest, this.#ctx.signal, have, digest, holdUpTo);
+    if (this.#stager) return this.#stager.fetch(url, dest, this.#ctx.signal, have, digest, holdUpTo);
     return this.#transfer(() => remote.download(url, dest, this.#ctx.signal, have, digest));
   }
 
@@ -204,7 +205,7 @@ export class Admission {
 
   /** Saves the checksum cache; call once at the end of a run, also a failed one. */
   async finish(): Promise<void> {
-    await this.#stager.close();
+    await this.#stager?.close();
     await this.#cache.save();
   }
 

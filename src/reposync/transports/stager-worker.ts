@@ -18,9 +18,9 @@ const setup = workerData as StagerThreadSetup;
 // This thread's share of max_parallel_downloads; the fetches beyond it wait for a transfer to end, here, so
 // that the next starts without a round trip to the main thread.
 const transfer = limiter(Math.max(1, setup.transfers));
-const remote: Promise<Remote> | undefined = setup.http === undefined ? undefined : httpRemote(setup.http);
+const remote: Promise<Remote> = httpRemote(setup.http);
 // A client that cannot be set up (an unreadable sslcacert) fails each fetch, not the thread.
-remote?.catch(() => {});
+remote.catch(() => {});
 const fetches = new Map<number, AbortController>();
 // Loaded on the first check only: without keys the thread never needs the rpm reader.
 let verifier: Promise<(bytes: Uint8Array, keys: VerifyKeys) => Promise<PackageVerdict>> | undefined;
@@ -61,7 +61,6 @@ async function stage(dest: string, bytes: Buffer, digestType: string): Promise<S
 }
 
 async function fetch(request: Extract<StagerRequest, { op: 'fetch' }>): Promise<ThreadDownload> {
-  if (remote === undefined) throw new Error('this staging thread has no http(s) client');
   const controller = new AbortController();
   fetches.set(request.id, controller);
   try {

@@ -31,7 +31,7 @@ export type ThreadDownload = Omit<Downloaded, 'bytes'> & { readonly staged?: Sta
 /** What one thread is started with. */
 export interface StagerThreadSetup {
   /** The repo's options, for a thread's own http(s) client. */
-  readonly http?: RepoOptions;
+  readonly http: RepoOptions;
   /** Where the keys come from, when packages are verified (with keys the main thread sends for each sync). */
   readonly keys?: KeyringSource;
   /** Its share of max_parallel_downloads. */
@@ -69,7 +69,8 @@ interface Thread {
 
 // A thread left idle by a finished sync waits this long for the next one with the same setup: a release's repos
 // are synced back to back, and a thread that has already run the code once runs it much faster (its JIT is warm
-// and its modules are loaded: an initial sync of 2,000 packages took 0.49 s with new threads, 0.40 s with kept ones).
+// and its modules are loaded: an initial sync of 2,000 signed packages takes 0.64 s with new threads, 0.50 s with
+// kept ones; bench/RESULTS.md).
 const IDLE_MS = 30_000;
 const parked = new Map<string, Thread[]>();
 // Ids are unique across Stagers: a kept thread serves several.
@@ -77,24 +78,19 @@ let nextId = 0;
 
 /** Worker threads, started on first use (or warm()); they keep the process alive only while a step is outstanding. */
 export class Stager {
-  readonly #http: RepoOptions | undefined;
+  readonly #http: RepoOptions;
   readonly #keys: PackageKeys | undefined;
   /** Prepared once, for every thread of this Stager. */
   #signingKeys: Promise<SigningKeys> | undefined;
   readonly #threads: number;
   #running: Thread[] = [];
 
-  /** With `http` the threads download (Stager.fetch); with `keys` they verify what they stage. */
-  constructor(http?: RepoOptions, keys?: PackageKeys) {
+  /** The threads download with `http`, the repo's options; with `keys` they verify what they stage. */
+  constructor(http: RepoOptions, keys?: PackageKeys) {
     this.#http = http;
     this.#keys = keys;
-    // Each thread with http gets at least one of the max_parallel_downloads transfers.
-    this.#threads = Math.max(1, Math.min(MAX_THREADS, availableParallelism(), http?.maxParallelDownloads ?? Infinity));
-  }
-
-  /** The threads can download (there are http options). */
-  get fetches(): boolean {
-    return this.#http !== undefined;
+    // Each thread gets at least one of the max_parallel_downloads transfers.
+    this.#threads = Math.max(1, Math.min(MAX_THREADS, availableParallelism(), http.maxParallelDownloads));
   }
 
   /**
@@ -144,7 +140,7 @@ export class Stager {
 
   /** Thread `index`'s share of max_parallel_downloads. */
   #transfersOf(index: number): number {
-    const total = this.#http?.maxParallelDownloads ?? 0;
+    const total = this.#http.maxParallelDownloads;
     return Math.floor(total / this.#threads) + (index < total % this.#threads ? 1 : 0);
   }
 
@@ -159,7 +155,7 @@ export class Stager {
   /** A kept thread of this setup and share, else a new one; either way it gets the keys of this sync. */
   #acquire(): Thread {
     const workerData: StagerThreadSetup = {
-      ...(this.#http === undefined ? {} : { http: this.#http }),
+      http: this.#http,
       ...(this.#keys === undefined ? {} : { keys: this.#keys.source }),
       transfers: this.#transfersOf(this.#running.length),
     };
