@@ -243,7 +243,7 @@ async function firstVerified(
   failures: Outcome[],
 ): Promise<Verified | undefined> {
   const { headerStart, headerEnd } = pkg.layout;
-  const plans = await Promise.all(candidates.map((candidate) => plan(candidate, context)));
+  const plans = candidates.map((candidate) => plan(candidate, context));
   const coversPayload = candidates.some((candidate) => candidate.coversPayload);
 
   const digests = new Map<Plan, Hash>();
@@ -271,7 +271,7 @@ async function firstVerified(
 }
 
 /** What can be decided before hashing: packet format and type, issuer, and which engine verifies it. */
-async function plan(candidate: Candidate, context: Context): Promise<Plan> {
+function plan(candidate: Candidate, context: Context): Plan {
   if (context.options.engine === 'openpgp') return { kind: 'openpgp', candidate };
   const parsed = parseSignaturePacket(candidate.packet);
   if (parsed.kind === 'malformed') return done(candidate, RANK.unreadable, 'bad_signature', parsed.detail);
