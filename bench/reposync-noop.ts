@@ -6,7 +6,8 @@
 // The mirror is a local dir of packages: by default the 2,000 signed packages bench/verify-rpm.ts leaves in
 // /tmp/retrace-bench-verify-rpm (run that first), verified with its keys. Three rows, interleaved, medians: the whole
 // no-op sync; the orchestrator alone (the same release with no repos: lock, layout, state, the createrepo check);
-// and one createrepo_c run over the same tree, which is what upstream spent on every run.
+// and one createrepo_c run over the same tree, which is what upstream spent on every run. A fourth row runs the
+// CLI (the build in dist/: run `npm run build` first) from exec to exit, as cron would.
 // Our sources import `./x.js` for `./x.ts`: the same resolve hook the tests use.
 import '../scripts/ts-loader.mjs';
 import { execFile } from 'node:child_process';
@@ -36,10 +37,19 @@ try {
   await mkdir(pluginDir);
   await writeFile(path.join(pluginDir, 'bench.py'), `distribution = "bench"\nrepos = [[${JSON.stringify(path.resolve(args.packages))}]]\n`);
   await writeFile(path.join(pluginDir, 'empty.py'), 'distribution = "empty"\nrepos = []\n');
-  const config = parseConfig([
+  const configText = [
     '[retrace]', `RepoDir = ${path.join(root, 'repos')}`, 'RequireGPGCheck = 1',
     '[agent]', `LockDir = ${root}`, `GpgDir = ${path.resolve(args.keys)}`, '',
-  ].join('\n'), 'bench.conf');
+  ].join('\n');
+  const config = parseConfig(configText, 'bench.conf');
+  await writeFile(path.join(root, 'bench.conf'), configText);
+  const cli = async (): Promise<number> => {
+    const started = performance.now();
+    await run(process.execPath, [path.resolve('dist/cli/reposync.js'), 'bench', '1', 'x86_64'], {
+      env: { ...process.env, RETRACE_SERVER_CONFIG_PATH: path.join(root, 'bench.conf'), RETRACE_SERVER_PLUGIN_DIR: pluginDir, RETRACE_SERVER_TESTING: '1' },
+    });
+    return (performance.now() - started) / 1000;
+  };
   const { plugins } = await loadPlugins(pluginDir);
   const sync = async (distribution: string): Promise<number> => {
     const started = performance.now();
@@ -56,11 +66,17 @@ try {
   await sync('empty');
   await mkdir(path.join(root, 'createrepo-out'));
 
-  const rows = new Map<string, number[]>([['no-op re-sync', []], ['orchestrator alone (no repos)', []], ['createrepo_c over the same tree (upstream, every run)', []]]);
+  const rows = new Map<string, number[]>([
+    ['no-op re-sync', []],
+    ['orchestrator alone (no repos)', []],
+    ['createrepo_c over the same tree (upstream, every run)', []],
+    ['retrace-server-reposync, whole no-op run (exec to exit)', []],
+  ]);
   const add = (label: string, seconds: number): void => void rows.get(label)?.push(seconds);
   for (let round = 0; round < RUNS; round++) {
     add('no-op re-sync', await sync('bench'));
     add('orchestrator alone (no repos)', await sync('empty'));
+    add('retrace-server-reposync, whole no-op run (exec to exit)', await cli());
     if (round < 3) {
       const started = performance.now();
       await run('createrepo_c', ['--outputdir', path.join(root, 'createrepo-out'), target]);

@@ -8,7 +8,6 @@
 // Run as root it drops to `retrace:<AuthGroup>` first, as upstream does. RETRACE_SERVER_TESTING=1 skips that, as it
 // skips upstream's uid checks: the test suite runs as root on machines without a `retrace` user.
 
-import { execa } from 'execa';
 import { prettyFactory } from 'pino-pretty';
 import { pino } from 'pino';
 import { loadConfig, resolveConfigPath, type RetraceServerConfig } from '../config/config.js';
@@ -68,6 +67,7 @@ if (opts.verifyOnly) {
 if (config.retrace.useFafPackages) {
   // Upstream hands the whole job to the FAF tool: no privilege drop, plugin or lock.
   const outputDir = releaseLayout(config.retrace.repoDir, release).targetDir;
+  const { execa } = await import('execa');
   const faf = await execa('retrace-server-reposync-faf', [distribution, version, release.arch, '--outputdir', outputDir], { stdio: 'inherit', reject: false });
   process.exit(faf.exitCode ?? 1);
 }

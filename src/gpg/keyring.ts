@@ -39,11 +39,6 @@ const ARMOR_BEGIN = /^-----BEGIN PGP PUBLIC KEY BLOCK-----\r?$/gm;
 // OpenPGP.js says a key is too weak only in error messages (checkKeyRequirements, hash checks of self-signatures).
 const WEAK_MESSAGE = /too weak|is disabled|Insecure hash algorithm/;
 
-/** Replaces `{release}` in a plugin's gpg_keys paths. */
-export function resolveGpgKeyPaths(templates: readonly string[], release: string): string[] {
-  return templates.map((template) => template.replaceAll('{release}', release));
-}
-
 export async function loadKeyring(options: {
   gpgDir: string;
   extraKeyFiles?: readonly string[];

@@ -12,7 +12,6 @@
 // A probe never throws: every failure is ok: false with a short reason.
 import { constants } from 'node:fs';
 import { access, glob, stat } from 'node:fs/promises';
-import { execa } from 'execa';
 
 export type MirrorKind = 'local' | 'rsync' | 'http' | 'ftp';
 
@@ -114,6 +113,7 @@ const RSYNC_EXIT: Readonly<Record<number, string>> = {
 async function probeRsync(mirror: string, timeoutMs: number): Promise<Verdict> {
   const seconds = Math.max(1, Math.ceil(timeoutMs / 1000));
   // --contimeout covers only the TCP connect and --timeout fires late (research §4), so execa kills at the deadline.
+  const { execa } = await import('execa');
   const result = await execa('rsync', ['--list-only', `--contimeout=${seconds}`, `--timeout=${seconds}`, mirror], {
     reject: false,
     stdin: 'ignore',
@@ -208,6 +208,7 @@ async function curlGet(url: string, remainingMs: number): Promise<CurlOutcome> {
   const timeoutMs = Math.max(1, Math.round(remainingMs));
   // -q: ignore ~/.curlrc. curl's own --max-time gives the clearer message; execa's kill is the backstop.
   const args = ['-q', '-sS', '--max-time', (timeoutMs / 1000).toFixed(3), '-o', '/dev/null', url];
+  const { execa } = await import('execa');
   const result = await execa('curl', args, {
     reject: false,
     stdin: 'ignore',

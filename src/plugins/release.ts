@@ -26,6 +26,11 @@ export function expandTemplate(text: string, release: Pick<ReleaseId, 'version' 
   return text.replaceAll('$VER', release.version).replaceAll('$ARCH', release.arch);
 }
 
+/** Replaces `{release}` in a plugin's gpg_keys paths. */
+export function resolveGpgKeyPaths(templates: readonly string[], release: string): string[] {
+  return templates.map((template) => template.replaceAll('{release}', release));
+}
+
 export interface DetectedRelease {
   readonly distribution: string;
   readonly version: string;

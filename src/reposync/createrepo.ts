@@ -2,7 +2,6 @@
 // the same metadata as before. Its exit code says only whether it ran: a package it cannot read is a warning
 // (reposync-anchors §3), which is why packages are verified before they enter Packages/.
 
-import { execa } from 'execa';
 import type { Logger } from '../log.js';
 
 export const CREATEREPO_BIN = 'createrepo_c';
@@ -22,6 +21,8 @@ export type CreaterepoResult = { readonly ok: true } | { readonly ok: false; rea
 export async function runCreaterepo({ targetDir, update, log, signal, env }: CreaterepoOptions): Promise<CreaterepoResult> {
   const args = [targetDir, ...(update ? ['--update'] : [])];
   log.debug(`running ${CREATEREPO_BIN} ${args.join(' ')}`);
+  // Loaded on first use: a run that changes nothing never loads execa and its ~110 modules.
+  const { execa } = await import('execa');
   const result = await execa(CREATEREPO_BIN, args, {
     reject: false,
     all: true,

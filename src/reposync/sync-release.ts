@@ -3,11 +3,10 @@
 // are upstream's plus 5 for "a repo had no working mirror", which upstream only logged.
 
 import type { RetraceServerConfig } from '../config/config.js';
-import { loadKeyring, resolveGpgKeyPaths, type Keyring } from '../gpg/keyring.js';
+import type { Keyring } from '../gpg/keyring.js';
 import type { Logger } from '../log.js';
-import { expandTemplate, releaseName, type ReleaseId } from '../plugins/release.js';
+import { expandTemplate, releaseName, resolveGpgKeyPaths, type ReleaseId } from '../plugins/release.js';
 import type { DistributionPlugin, RepoSpec } from '../plugins/types.js';
-import { signingKeysOf } from '../rpm/prepare-signing-keys.js';
 import { verifyRpm } from '../rpm/verify.js';
 import { runCreaterepo } from './createrepo.js';
 import { createLayout, measurePackages, moveStrayPackages, releaseLayout, repodataStale, type ReleaseLayout } from './layout.js';
@@ -181,14 +180,22 @@ async function syncRepo(
 export function packageVerifier(config: RetraceServerConfig, plugin: DistributionPlugin, release: ReleaseId, log: Logger): PackageVerifier {
   const keys: KeyringSource = { gpgDir: config.agent.gpgDir, extraKeyFiles: resolveGpgKeyPaths(plugin.gpgKeys, release.version) };
   let keyring: Promise<Keyring> | undefined;
+  // OpenPGP.js is loaded with the first package to check: a sync that finds nothing new never needs it.
   const load = async (): Promise<Keyring> => {
+    const { loadKeyring } = await import('../gpg/keyring.js');
     const loaded = await loadKeyring(keys);
     for (const problem of loaded.problems) log.warn(`key not trusted: ${problem.file}: ${problem.detail}`);
     log.info(`${loaded.keys.length} trusted keys for ${releaseName(release)}`);
     return loaded;
   };
   return {
-    keys: { source: keys, signingKeys: async () => signingKeysOf(await (keyring ??= load())) },
+    keys: {
+      source: keys,
+      signingKeys: async () => {
+        const [{ signingKeysOf }, loaded] = await Promise.all([import('../rpm/prepare-signing-keys.js'), (keyring ??= load())]);
+        return signingKeysOf(loaded);
+      },
+    },
     file: async (path) => {
       const trusted = await (keyring ??= load());
       return packageVerdict(() => verifyRpm(path, trusted));

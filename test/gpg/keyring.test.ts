@@ -2,7 +2,8 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadKeyring, resolveGpgKeyPaths, type Keyring } from '../../src/gpg/keyring.js';
+import { loadKeyring, type Keyring } from '../../src/gpg/keyring.js';
+import { resolveGpgKeyPaths } from '../../src/plugins/release.js';
 import { createGpgHome, type GpgHome, type GpgKeyInfo } from '../support/gpg.js';
 
 let gpg: GpgHome;
@@ -259,15 +260,6 @@ describe('loadKeyring', () => {
     expect(keyring.keys).toEqual([]);
     expect(keyring.problems).toMatchObject([
       { file: gpgDir, fingerprint: undefined, reason: 'unreadable', detail: expect.stringContaining('ENOENT') },
-    ]);
-  });
-});
-
-describe('resolveGpgKeyPaths', () => {
-  it('replaces every {release}', () => {
-    expect(resolveGpgKeyPaths(['/k/{release}/RPM-GPG-KEY-{release}', '/k/static'], 'rawhide')).toEqual([
-      '/k/rawhide/RPM-GPG-KEY-rawhide',
-      '/k/static',
     ]);
   });
 });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { canonicalArch } from '../../src/plugins/arch.js';
 import { loadPlugins } from '../../src/plugins/load.js';
-import { expandTemplate, parseReleaseId, releaseFromOsRelease, releaseFromPackage } from '../../src/plugins/release.js';
+import { expandTemplate, parseReleaseId, releaseFromOsRelease, releaseFromPackage, resolveGpgKeyPaths } from '../../src/plugins/release.js';
 
 const SHIPPED = join(import.meta.dirname, '..', '..', 'plugins');
 
@@ -144,5 +144,14 @@ describe('names', () => {
     expect(parseReleaseId('fedora-40')).toBeUndefined();
     expect(parseReleaseId('a-b-c-d')).toBeUndefined();
     expect(parseReleaseId('../x-1-2')).toBeUndefined();
+  });
+});
+
+describe('resolveGpgKeyPaths', () => {
+  it('replaces every {release}', () => {
+    expect(resolveGpgKeyPaths(['/k/{release}/RPM-GPG-KEY-{release}', '/k/static'], 'rawhide')).toEqual([
+      '/k/rawhide/RPM-GPG-KEY-rawhide',
+      '/k/static',
+    ]);
   });
 });

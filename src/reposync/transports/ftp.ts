@@ -1,7 +1,6 @@
 // ftp:// mirrors through the curl binary: Node has no FTP client, and curl (already used by the mirror probe)
 // resumes with REST (`-C -`) and abandons a stalled transfer with --speed-limit/--speed-time.
 import { lstat } from 'node:fs/promises';
-import { execa } from 'execa';
 import type { RepoOptions } from '../types.js';
 import { RemoteError, type Remote } from './remote.js';
 
@@ -22,6 +21,7 @@ export function ftpRemote(options: RepoOptions): Remote {
   ];
 
   const curl = async (args: readonly string[], url: URL, signal: AbortSignal): Promise<Buffer> => {
+    const { execa } = await import('execa');
     const result = await execa('curl', [...common, ...args, '--', url.href], {
       reject: false,
       stdin: 'ignore',

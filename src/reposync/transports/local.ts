@@ -1,7 +1,8 @@
 // Local mirrors: a directory (its *.rpm files, not recursively, as upstream copies them) or a glob such as
 // /srv/x/Packages/*/*.rpm. New files are copied into staging, verified there and linked in like any download.
 import { createHash } from 'node:crypto';
-import { copyFile, glob, mkdir, readdir, stat, utimes } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { copyFile, glob, mkdir, readdir, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import type { MirrorSyncContext, MirrorSyncResult } from '../types.js';
 import { Admission } from './admit.js';
@@ -18,7 +19,7 @@ export async function syncLocal(mirror: string, ctx: MirrorSyncContext): Promise
     await mkdir(staging, { recursive: true });
     for (const file of files) {
       ctx.signal.throwIfAborted();
-      const source = await stat(file);
+      const source = statSync(file);
       const name = path.basename(file);
       if ((await admission.presence(name, source.size, undefined, file)) === 'same') continue;
       if (await admission.recheck(name, () => sha256Checksum(file))) continue;

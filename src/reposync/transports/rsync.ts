@@ -9,7 +9,6 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { execa } from 'execa';
 import type { MirrorSyncContext, MirrorSyncResult } from '../types.js';
 import { Admission } from './admit.js';
 import { sha256Checksum } from './checksum-cache.js';
@@ -59,6 +58,7 @@ async function runRsync(mirror: string, staging: string, ctx: MirrorSyncContext)
     `${staging}/`,
   ];
   const idleMs = Number(seconds) * 1000 * WATCHDOG_FACTOR + 5_000;
+  const { execa } = await import('execa');
   const child = execa('rsync', args, {
     reject: false,
     stdin: 'ignore',

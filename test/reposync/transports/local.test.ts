@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syncFromMirror } from '../../../src/reposync/mirror-sync.js';
@@ -46,6 +46,26 @@ describe('local mirror', () => {
     const second = await syncFromMirror(mirror, testContext(dirs, { verifyPackage: counting }));
     expect(second).toMatchObject({ ok: true, admitted: 0, rejected: [] });
     expect(verified).toBe(0);
+  });
+
+  it('trusts size and mtime (to the millisecond) on a re-sync, as rsync does, without reading the files', async () => {
+    const dirs = await freshDirs();
+    const [name, data] = [...packages][1]!;
+    const mirror = path.join(work, 'quick-check');
+    await mkdir(mirror, { recursive: true });
+    const file = path.join(mirror, name);
+    await writeFile(file, data);
+    // A mtime with a fraction of a millisecond, as files written on ext4 or tmpfs have.
+    const mtime = 1_700_000_000.1234567;
+    await utimes(file, mtime, mtime);
+    expect(await syncFromMirror(mirror, testContext(dirs))).toMatchObject({ ok: true, admitted: 1 });
+    // Other bytes of the same size under the same mtime: only reading the file could tell.
+    const other = Buffer.from(data);
+    other[other.length - 1] = (other.at(-1) ?? 0) ^ 0xff;
+    await writeFile(file, other);
+    await utimes(file, mtime, mtime);
+    expect(await syncFromMirror(mirror, testContext(dirs))).toMatchObject({ ok: true, admitted: 0, rejected: [] });
+    expect(await readFile(path.join(dirs.packagesDir, name))).toEqual(data);
   });
 
   it('reads a directory without recursing', async () => {
