@@ -71,7 +71,7 @@ export class Admission {
   async presence(name: string, size: number, checksum: Checksum | undefined, other?: string): Promise<Presence> {
     const file = path.join(this.#ctx.packagesDir, name);
     // Blocking, like the link: a re-sync looks at every package the mirror lists (75,000 for Fedora), and a trip
-    // to the fs thread pool per package cost a second per 2,000 of them.
+    // to the fs thread pool per package cost ~40 µs, 3 s in all for Fedora.
     const stats = lstatSync(file, { throwIfNoEntry: false });
     if (stats === undefined) return 'missing';
     if (!stats.isFile()) return { differs: `Packages/${name} is not a regular file` };
