@@ -5,8 +5,11 @@
 //
 // The mirror is nginx (from a temp config on 127.0.0.1) serving a createrepo_c repo of the 2,000 signed packages
 // bench/verify-rpm.ts leaves in /tmp/retrace-bench-verify-rpm (run that first); everything lives on tmpfs. Rows run
-// interleaved, each into a fresh target; medians. The code measured is the build in dist/, as installed.
+// interleaved, each into a fresh target; medians. The code measured is the build in dist/, as installed. Besides
+// the medians it prints each round's ratios to curl and dnf (their own times move a lot on shared cores) and the
+// CPU of each kind of thread in the syncs: new threads cost V8 compiles and cold code that kept ones do not.
 import { execFile, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { chmod, cp, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
@@ -32,6 +35,18 @@ const { values: args } = parseArgs({
 });
 const RUNS = Number(args.runs);
 const run = promisify(execFile);
+
+// The threads of this process by their names in /proc (truncated to 15 characters there).
+const THREAD_KINDS = new Map([
+  ['MainThread', 'main thread'],
+  ['reposync-stager', 'staging threads'],
+  ['V8Worker', 'V8 helpers'],
+  ['V8 DefaultWorke', 'V8 helpers'],
+  ['libuv-worker', 'fs pool'],
+]);
+const KINDS = ['main thread', 'staging threads', 'V8 helpers', 'fs pool', 'other'];
+const THREAD_KINDS_NOTE = "from /proc/self/task/*/stat, 10 ms ticks; 'V8 helpers' compile optimized code and help the collector";
+const TICKS_PER_SECOND = Number((await run('getconf', ['CLK_TCK'])).stdout);
 
 const root = await mkdtemp('/dev/shm/reposync-initial-');
 // nginx's worker runs as nobody.
@@ -78,17 +93,17 @@ try {
   });
   // `newThreads`: as the first sync in a process (the CLI's first repo, or the agent after its threads went idle);
   // otherwise the staging threads of the sync before are reused, warm.
-  const sync = async (dir: string, verifyPackage: (file: string) => Promise<PackageVerdict>, newThreads = false): Promise<number> => {
+  const sync = async (dir: string, verifyPackage: (file: string) => Promise<PackageVerdict>, newThreads = false): Promise<{ seconds: number; cpu: Map<string, number> }> => {
     if (newThreads) await stopParkedThreads();
     const started = performance.now();
-    const cpu = process.cpuUsage();
+    const before = threadCpu();
     const result = await syncFromMirror(mirror, contextFor(dir, verifyPackage));
     const seconds = (performance.now() - started) / 1000;
-    const used = process.cpuUsage(cpu);
-    // On 2 shared cores: CPU close to wall time means the sync waits for its own main thread, not the network.
-    console.error(`  (node CPU ${((used.user + used.system) / 1e6).toFixed(3)} s of ${seconds.toFixed(3)} s wall)`);
+    // Read before the next row stops the threads: a thread started by this sync counts from zero.
+    const cpu = cpuByKind(before, threadCpu());
+    console.error(`  (node CPU ${[...cpu].map(([kind, s]) => `${kind} ${s.toFixed(2)}`).join(', ')} s; ${seconds.toFixed(3)} s wall)`);
     if (!result.ok || (!result.unchanged && result.admitted !== names.length)) throw new Error(`sync: ${result.detail}`);
-    return seconds;
+    return { seconds, cpu };
   };
   const curl = async (): Promise<number> => {
     const dir = await freshTarget();
@@ -126,7 +141,7 @@ try {
   };
 
   const noopTarget = await freshTarget();
-  console.error(`initial sync, no signature checks: ${(await sync(noopTarget, accept)).toFixed(3)} s`);
+  console.error(`initial sync, no signature checks: ${(await sync(noopTarget, accept)).seconds.toFixed(3)} s`);
   const rows = new Map<string, { target: string; times: number[] }>([
     ['raw curl, 3 parallel connections (the floor)', { target: '', times: [] }],
     ['syncFromMirror, every signature verified, new threads', { target: '≤ 2× curl', times: [] }],
@@ -141,16 +156,24 @@ try {
     console.error(`${label}: ${seconds.toFixed(3)} s`);
     rows.get(label)?.times.push(seconds);
   };
+  // CPU seconds by thread kind of the syncFromMirror rows, one list per kind.
+  const cpuRows = new Map<string, Map<string, number[]>>();
+  const addSync = (label: string, { seconds, cpu }: { seconds: number; cpu: ReadonlyMap<string, number> }): void => {
+    add(label, seconds);
+    const kinds = cpuRows.get(label) ?? new Map<string, number[]>();
+    cpuRows.set(label, kinds);
+    for (const kind of KINDS) kinds.set(kind, [...(kinds.get(kind) ?? []), cpu.get(kind) ?? 0]);
+  };
   const dnfWorks = await dnf().then(() => true, (error: Error) => (console.log(`dnf reposync skipped: ${error.message.split('\n')[0]}`), false));
   for (let round = 0; round < RUNS; round++) {
     add('raw curl, 3 parallel connections (the floor)', await curl());
-    add('syncFromMirror, every signature verified, new threads', await sync(await freshTarget(), verify, true));
-    add('syncFromMirror, every signature verified, threads kept', await sync(await freshTarget(), verify));
-    add('syncFromMirror, no signature checks, new threads', await sync(await freshTarget(), accept, true));
-    add('syncFromMirror, no signature checks, threads kept', await sync(await freshTarget(), accept));
+    addSync('syncFromMirror, every signature verified, new threads', await sync(await freshTarget(), verify, true));
+    addSync('syncFromMirror, every signature verified, threads kept', await sync(await freshTarget(), verify));
+    addSync('syncFromMirror, no signature checks, new threads', await sync(await freshTarget(), accept, true));
+    addSync('syncFromMirror, no signature checks, threads kept', await sync(await freshTarget(), accept));
     if (dnfWorks) add('dnf reposync (no gpgcheck)', await dnf());
     add('retrace-server-reposync, whole run: signatures verified, createrepo_c', await cli());
-    add('syncFromMirror no-op re-sync (repomd unchanged)', await sync(noopTarget, accept));
+    add('syncFromMirror no-op re-sync (repomd unchanged)', (await sync(noopTarget, accept)).seconds);
     // Targets of finished rounds only cost tmpfs memory.
     for (const entry of await readdir(root)) if (entry.startsWith('target-') && entry !== path.basename(noopTarget)) await rm(path.join(root, entry), { recursive: true });
   }
@@ -166,9 +189,62 @@ try {
     const rates = label.includes('no-op') ? '| |' : `| ${Math.round(names.length / seconds)} | ${Math.round(mib / seconds)} |`;
     console.log(`| ${label} | ${seconds.toFixed(3)} ${rates} ${target} |`);
   }
+  // Each round's own ratio: curl and dnf vary from round to round with the machine's other load.
+  const times = (label: string): number[] => rows.get(label)?.times ?? [];
+  const ratio = (what: string, numerator: number[], denominator: number[], target: string): void => {
+    if (numerator.length === 0 || numerator.length !== denominator.length) return;
+    const ratios = numerator.map((value, round) => value / (denominator[round] as number)).sort((a, b) => a - b);
+    console.log(`| ${what} | ${median(ratios).toFixed(2)} | ${(ratios[0] as number).toFixed(2)}–${(ratios.at(-1) as number).toFixed(2)} | ${target} |`);
+  };
+  const curlTimes = times('raw curl, 3 parallel connections (the floor)');
+  const dnfTimes = times('dnf reposync (no gpgcheck)');
+  console.log('');
+  console.log('Ratios within each round, median and range');
+  console.log('');
+  console.log('| ratio | median | range | target |');
+  console.log('|---|---:|---|---|');
+  ratio('every signature verified, new threads ÷ curl', times('syncFromMirror, every signature verified, new threads'), curlTimes, '≤ 2');
+  ratio('every signature verified, threads kept ÷ curl', times('syncFromMirror, every signature verified, threads kept'), curlTimes, '≤ 2');
+  ratio('dnf ÷ no signature checks, new threads', dnfTimes, times('syncFromMirror, no signature checks, new threads'), '≥ 2');
+  ratio('dnf ÷ no signature checks, threads kept', dnfTimes, times('syncFromMirror, no signature checks, threads kept'), '≥ 2');
+  console.log('');
+  console.log(`CPU seconds by thread, medians (${THREAD_KINDS_NOTE})`);
+  console.log('');
+  console.log(`| what | ${KINDS.join(' | ')} | all |`);
+  console.log(`|---|${KINDS.map(() => '---:|').join('')}---:|`);
+  for (const [label, byKind] of cpuRows) {
+    const medians = KINDS.map((kind) => median(byKind.get(kind) ?? []));
+    console.log(`| ${label.replace('syncFromMirror, ', '')} | ${medians.map((s) => s.toFixed(2)).join(' | ')} | ${medians.reduce((a, b) => a + b, 0).toFixed(2)} |`);
+  }
 } finally {
   await nginx.stop();
   await rm(root, { recursive: true, force: true });
+}
+
+/** CPU seconds (user + system) of each live thread of this process, by thread id, with its kind. */
+function threadCpu(): Map<string, { kind: string; seconds: number }> {
+  const threads = new Map<string, { kind: string; seconds: number }>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    } catch {
+      // The thread ended between the listing and the read.
+      continue;
+    }
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    // utime and stime: fields 14 and 15, the 12th and 13th after the name.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    threads.set(tid, { kind: THREAD_KINDS.get(name) ?? 'other', seconds: (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND });
+  }
+  return threads;
+}
+
+/** CPU seconds spent between two threadCpu() readings, by kind; a thread that started in between counts from zero. */
+function cpuByKind(before: ReadonlyMap<string, { seconds: number }>, after: ReadonlyMap<string, { kind: string; seconds: number }>): Map<string, number> {
+  const byKind = new Map<string, number>();
+  for (const [tid, { kind, seconds }] of after) byKind.set(kind, (byKind.get(kind) ?? 0) + seconds - (before.get(tid)?.seconds ?? 0));
+  return byKind;
 }
 
 function median(values: readonly number[]): number {
