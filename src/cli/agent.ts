@@ -13,7 +13,7 @@ import { createLogger } from '../log.js';
 import { resolvePluginDir } from '../plugins/load.js';
 import { createNotifier } from '../systemd/notify.js';
 import { Supervisor } from '../systemd/supervise.js';
-import { CONFIG_OPTION_HELP, createProgram, PLUGIN_DIR_OPTION_HELP } from './program.js';
+import { CONFIG_OPTION_HELP, createProgram, ignoreInspectorSignal, PLUGIN_DIR_OPTION_HELP } from './program.js';
 
 const NAME = 'retrace-server-agent';
 
@@ -27,10 +27,8 @@ const program = createProgram(NAME, 'Retrace Server administration agent: plugin
 const opts = program.opts<{ config?: string; pluginDir?: string; listen?: string; logLevel: string }>();
 const log = createLogger({ name: NAME, level: opts.logLevel });
 
-// SIGUSR1: Node's default opens its inspector on 127.0.0.1:9229, through which anyone on the host could run code
-// as the agent. A listener of our own keeps it closed, on every Node we support (--disable-sigusr1 needs 22.14),
-// from before the start, which can take seconds.
-process.on('SIGUSR1', () => {
+// From before the start, which can take seconds.
+ignoreInspectorSignal(() => {
   log.warn({ signal: 'SIGUSR1' }, 'SIGUSR1 ignored: the agent opens no debugger on a signal (SIGUSR2 syncs now, SIGHUP reloads)');
 });
 

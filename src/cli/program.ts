@@ -1,5 +1,5 @@
-// What the four binaries share: --help/--version, --config and --plugin-dir, and how a fatal
-// start-up problem is reported (one clear line on stderr, exit 1).
+// What the four binaries share: --help/--version, --config and --plugin-dir, how a fatal start-up problem is
+// reported (one clear line on stderr, exit 1), and no debugger opened by a signal.
 
 import { Command } from 'commander';
 import { VERSION } from '../version.js';
@@ -19,4 +19,13 @@ export const PLUGIN_DIR_OPTION_HELP = 'plugin directory (default: $RETRACE_SERVE
 export function die(name: string, message: string, code = 1): never {
   process.stderr.write(`${name}: ${message}\n`);
   process.exit(code);
+}
+
+/**
+ * Node answers SIGUSR1 by opening its inspector on 127.0.0.1:9229, through which anyone on the host could run code
+ * as the process. A listener of our own keeps it closed on every Node we support (--disable-sigusr1 needs 22.14);
+ * `report` logs that the signal was ignored.
+ */
+export function ignoreInspectorSignal(report: () => void): void {
+  process.on('SIGUSR1', report);
 }

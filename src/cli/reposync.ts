@@ -19,7 +19,7 @@ import { releaseLayout } from '../reposync/layout.js';
 import { ReposyncExit } from '../reposync/outcome.js';
 import { syncRelease } from '../reposync/sync-release.js';
 import { verifyRelease } from '../reposync/verify-release.js';
-import { CONFIG_OPTION_HELP, createProgram, die, PLUGIN_DIR_OPTION_HELP } from './program.js';
+import { CONFIG_OPTION_HELP, createProgram, die, ignoreInspectorSignal, PLUGIN_DIR_OPTION_HELP } from './program.js';
 import { ProgressBar, type Terminal } from './progress-bar.js';
 
 const NAME = 'retrace-server-reposync';
@@ -51,6 +51,8 @@ try {
 // On a terminal, a progress bar (cleared around each log line); elsewhere log lines only.
 const bar = process.stderr.isTTY ? new ProgressBar(process.stderr) : undefined;
 const log = createCliLogger(opts.verbose, bar?.around(process.stderr) ?? process.stderr);
+// A first sync can run for hours.
+ignoreInspectorSignal(() => log.warn('SIGUSR1 ignored: it opens no debugger here'));
 
 if (opts.verifyOnly) {
   const plugin = (await loadPlugins(resolvePluginDir(opts.pluginDir))).plugins.find((p) => p.distribution === distribution);

@@ -1,6 +1,6 @@
 // Runs one of the project's binaries from its TypeScript source, as a real child process.
 
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile, spawn, type StdioOptions } from 'node:child_process';
 import { join } from 'node:path';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -24,5 +24,14 @@ export function runCli(name: CliName, args: readonly string[], options: { env?: 
       const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
       resolve({ code, stdout, stderr });
     });
+  });
+}
+
+/** Starts a binary from its TypeScript source as a real process and returns at once; `detached` gives it its own process group. */
+export function spawnCli(name: CliName, args: readonly string[], options: { env?: NodeJS.ProcessEnv; stdio?: StdioOptions; detached?: boolean } = {}): ChildProcess {
+  return spawn(process.execPath, ['--import', LOADER, join(ROOT, 'src', 'cli', `${name}.ts`), ...args], {
+    env: { ...process.env, ...options.env },
+    stdio: options.stdio ?? 'ignore',
+    detached: options.detached ?? false,
   });
 }

@@ -1,22 +1,16 @@
 // retrace-server-reposync as a real process against local mirror dirs of real packages: exit codes, the lock
 // (two runs at once, a SIGKILLed holder), stray packages, and the no-op run that leaves repodata alone.
-import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../support/cli.js';
+import { runCli, spawnCli } from '../../support/cli.js';
 import { buildMirror, copyInto, createReleaseFixture, type ReleaseFixture } from './fixture.js';
 
-const ROOT = join(import.meta.dirname, '..', '..', '..');
-
 /** Starts the CLI in its own process group (so a wrapper's children die with it) and returns the child. */
-function startCli(args: readonly string[], env: NodeJS.ProcessEnv): ReturnType<typeof spawn> {
-  return spawn(process.execPath, ['--import', join(ROOT, 'scripts', 'ts-loader.mjs'), join(ROOT, 'src', 'cli', 'reposync.ts'), ...args], {
-    env: { ...process.env, ...env },
-    stdio: 'ignore',
-    detached: true,
-  });
+function startCli(args: readonly string[], env: NodeJS.ProcessEnv): ChildProcess {
+  return spawnCli('reposync', args, { env, detached: true });
 }
 
 async function waitFor(what: string, probe: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
