@@ -77,7 +77,7 @@ describe('SIGUSR1', () => {
     const [name] = await buildMirror(join(mirror, 'Packages'), [{ name: 'alpha', version: '1.0', release: '1', arch: 'x86_64' }]);
     execFileSync('createrepo_c', ['--no-database', '--quiet', mirror]);
     // A slow repomd.xml holds the sync long enough to signal it mid-way.
-    server = await startHttpServer({ root: mirror, faults: [{ match: '/repodata/repomd.xml', fault: { kind: 'slow', delayMs: 1_500 } }] });
+    server = await startHttpServer({ root: mirror, faults: [{ match: '/repodata/repomd.xml', fault: { kind: 'slow', delayMs: 3_000 } }] });
     await fx.writePlugin([[server.baseUrl]]);
 
     const cli = spawnCli('reposync', ['testdist', '1', 'x86_64'], { env: fx.env, stdio: ['ignore', 'ignore', 'pipe'] });
