@@ -44,7 +44,7 @@ const THREAD_KINDS = new Map([
   ['V8 DefaultWorke', 'V8 helpers'],
   ['libuv-worker', 'fs pool'],
 ]);
-const KINDS = ['main thread', 'staging threads', 'V8 helpers', 'fs pool', 'other'];
+const KINDS = [...new Set(THREAD_KINDS.values()), 'other'];
 const THREAD_KINDS_NOTE = "from /proc/self/task/*/stat, 10 ms ticks; 'V8 helpers' compile optimized code and help the collector";
 const TICKS_PER_SECOND = Number((await run('getconf', ['CLK_TCK'])).stdout);
 
