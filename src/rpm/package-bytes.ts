@@ -2,6 +2,7 @@
 // hashed in one streaming pass, reusing whatever part of it the header read already brought in.
 import type { Hash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, read, readSync } from 'node:fs';
+import { BufferPool } from '../buffer-pool.js';
 import { fill, FIRST_READ, parseRpm, readRpmHeaders, RpmFormatError, type ReadAt, type RpmLayout } from './header.js';
 
 export interface RpmPackage {
@@ -16,8 +17,7 @@ const CHUNK = 1024 * 1024;
 
 // First-read buffers are reused: a fresh 100 KiB buffer per package costs page faults and garbage collection
 // comparable to the read itself. A few suffice, one per package verified at the same time.
-const spareBuffers: Buffer[] = [];
-const MAX_SPARE_BUFFERS = 8;
+const firstReads = new BufferPool(8 * FIRST_READ);
 
 export function packageFromBytes(bytes: Buffer): RpmPackage {
   const layout = parseRpm(bytes);
@@ -70,7 +70,7 @@ export async function packageFromReader(readAt: ReadAt, fileSize: number, start?
 export async function withPackageFile<T>(path: string, use: (pkg: RpmPackage) => Promise<T>): Promise<T> {
   // O_NONBLOCK: opening a FIFO planted in a mirror must not hang; regular files ignore the flag.
   const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  const buffer = spareBuffers.pop() ?? Buffer.allocUnsafeSlow(FIRST_READ);
+  const buffer = firstReads.take(FIRST_READ);
   try {
     const stats = fstatSync(fd);
     if (!stats.isFile()) throw new RpmFormatError('not_regular_file', `${path} is not a regular file`);
@@ -85,6 +85,6 @@ export async function withPackageFile<T>(path: string, use: (pkg: RpmPackage) =>
     return await use(await packageFromReader(readAt, stats.size, start));
   } finally {
     closeSync(fd);
-    if (spareBuffers.length < MAX_SPARE_BUFFERS) spareBuffers.push(buffer);
+    firstReads.give(buffer);
   }
 }

@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { VERSION } from '../../version.js';
 import type { RepoOptions } from '../types.js';
 import { Http1Client, IdleTimeoutError, type Http1Response } from './http1.js';
-import { RemoteError, type Remote } from './remote.js';
+import { RemoteError, type Hold, type Remote } from './remote.js';
 
 const MAX_REDIRECTS = 5;
 // repomd.xml is a few KiB; anything this big is not one.
@@ -64,7 +64,7 @@ export async function httpRemote(options: RepoOptions): Promise<Remote> {
       return Buffer.concat(chunks);
     },
 
-    async download(url, dest, signal, have, digest, holdUpTo = 0) {
+    async download(url, dest, signal, have, digest, hold?: Hold) {
       const response = await get(url, have > 0 ? { Range: `bytes=${have}-` } : {}, signal, have > 0 ? [200, 206, 416] : [200]);
       // 416: what we have is not a prefix of the file (the file shrank, or we have it all): start over next time.
       if (response.status === 416) {
@@ -82,13 +82,14 @@ export async function httpRemote(options: RepoOptions): Promise<Remote> {
       // The kept start of the file is hashed first, so the digest covers the whole file.
       if (hash !== undefined && resumedAt > 0) await pipeline(createReadStream(dest, { end: resumedAt - 1 }), hash, { end: false });
       let size = resumedAt;
-      // A fresh download that fits in holdUpTo stays in memory and is handed back whole: no file operations at all
+      // A fresh download that fits in hold.upTo stays in memory and is handed back whole: no file operations at all
       // here, and the caller stages it with one write (and may verify these bytes rather than read the file back).
-      // It goes to the file once it outgrows holdUpTo or fails part-way (the start is kept for a resume).
+      // It goes to the file once it outgrows hold.upTo or fails part-way (the start is kept for a resume).
       // With its length announced it is copied straight into one buffer of that size.
       const announced = Number(response.headers.get('content-length') ?? NaN);
+      const holdUpTo = hold?.upTo ?? 0;
       let holding = resumedAt === 0 && holdUpTo > 0 && !(announced > holdUpTo);
-      let whole = holding && Number.isSafeInteger(announced) ? Buffer.allocUnsafeSlow(announced) : undefined;
+      let whole = holding && Number.isSafeInteger(announced) ? hold?.buffer(announced) : undefined;
       let filled = 0;
       let handle: FileHandle | undefined;
       // Chunks are gathered and written together: a write stream's per-chunk writes, each a trip to the fs thread
@@ -132,7 +133,7 @@ export async function httpRemote(options: RepoOptions): Promise<Remote> {
         // Not hashed here: the caller hashes the bytes where it stages them.
         if (holding && whole !== undefined && filled === whole.length) return { resumedAt, size, bytes: whole };
         spill();
-        if (holding) return { resumedAt, size, bytes: wholeBuffer(pending, pendingBytes) };
+        if (holding && hold !== undefined) return { resumedAt, size, bytes: gathered(pending, hold.buffer(pendingBytes)) };
         // Also creates an empty file for an empty body.
         if (pendingBytes > 0 || handle === undefined) await flush();
       } catch (error) {
@@ -152,12 +153,11 @@ export async function httpRemote(options: RepoOptions): Promise<Remote> {
   };
 }
 
-/** The chunks in a buffer of their own (not a slice of a pooled or shared one), so it can be handed on freely. */
-function wholeBuffer(chunks: readonly Buffer[], length: number): Buffer {
-  const whole = Buffer.allocUnsafeSlow(length);
+/** `chunks` copied one after the other into `into`, which is as long as they are together. */
+function gathered(chunks: readonly Buffer[], into: Buffer): Buffer {
   let offset = 0;
-  for (const chunk of chunks) offset += chunk.copy(whole, offset);
-  return whole;
+  for (const chunk of chunks) offset += chunk.copy(into, offset);
+  return into;
 }
 
 function contentRangeStart(response: Http1Response): number | undefined {

@@ -19,11 +19,18 @@ export interface Downloaded {
   /** Lower-case hex of the whole file, when the transport computed it. */
   readonly digest?: string;
   /**
-   * The whole file, when it was held in memory (see `holdUpTo`) and **not** written to `dest`: the caller stages
-   * it. A buffer of its own (no slice of a shared one), which the caller may hand on to another thread. Absent
-   * when the file is in `dest`.
+   * The whole file, when it was held in memory (see `hold`) and **not** written to `dest`: the caller stages it.
+   * A buffer from `hold.buffer`. Absent when the file is in `dest`.
    */
   readonly bytes?: Buffer;
+}
+
+/** How a transport may hold a download in memory rather than write it (see Remote.download). */
+export interface Hold {
+  /** The largest download held, in bytes. */
+  readonly upTo: number;
+  /** Memory for a download of `length` bytes: returned as Downloaded.bytes, or dropped. */
+  buffer(length: number): Buffer;
 }
 
 export interface Remote {
@@ -36,10 +43,10 @@ export interface Remote {
    * the body is complete, with the file's size and, when `digest` names an algorithm and the transport can hash as
    * it writes, the whole file's digest (saving a second read).
    *
-   * `holdUpTo` (bytes, 0 = never) lets a transport keep a download that starts at byte 0 and fits in memory
-   * instead of writing it, and return it as `bytes` (then without `digest`); one that grows larger, or fails
-   * part-way, goes to `dest` as usual, so an interrupted transfer can still be resumed.
+   * `hold` lets a transport keep a download that starts at byte 0 and fits in `hold.upTo` in memory instead of
+   * writing it, and return it as `bytes` (then without `digest`); one that grows larger, or fails part-way, goes
+   * to `dest` as usual, so an interrupted transfer can still be resumed.
    */
-  download(url: URL, dest: string, signal: AbortSignal, have: number, digest?: ChecksumType, holdUpTo?: number): Promise<Downloaded>;
+  download(url: URL, dest: string, signal: AbortSignal, have: number, digest?: ChecksumType, hold?: Hold): Promise<Downloaded>;
   close(): void;
 }

@@ -9,7 +9,8 @@ import type { SigningKeys } from '../../rpm/signing-keys.js';
 import type { VerifyKeys } from '../../rpm/verify.js';
 import type { KeyringSource, PackageVerdict } from '../types.js';
 import { httpRemote } from './http.js';
-import { RemoteError, type Remote } from './remote.js';
+import { RemoteError, type Hold, type Remote } from './remote.js';
+import { BufferPool } from '../../buffer-pool.js';
 import { limiter } from '../../each-limited.js';
 import { startsWithLead } from '../../rpm/header.js';
 import type { StagedPackage, StagerReply, StagerRequest, StagerThreadSetup, ThreadDownload } from './stager.js';
@@ -22,6 +23,8 @@ const remote: Promise<Remote> = httpRemote(setup.http);
 // A client that cannot be set up (an unreadable sslcacert) fails each fetch, not the thread.
 remote.catch(() => {});
 const fetches = new Map<number, AbortController>();
+// The memory packages are held in, used again once each is staged; as much stays free as a few large packages need.
+const buffers = new BufferPool(16 * 1024 * 1024);
 // Loaded on the first check only: without keys the thread never needs the rpm reader.
 let verifier: Promise<(bytes: Uint8Array, keys: VerifyKeys) => Promise<PackageVerdict>> | undefined;
 /** The keys of the sync under way: each 'warm' (a new sync) waits for the 'keys' naming it. */
@@ -65,9 +68,16 @@ async function fetch(request: Extract<StagerRequest, { op: 'fetch' }>): Promise<
   fetches.set(request.id, controller);
   try {
     const client = await remote;
-    const { bytes, ...got } = await transfer(() => client.download(new URL(request.url), request.dest, controller.signal, request.have, request.digest, request.holdUpTo));
+    const hold: Hold | undefined = request.holdUpTo > 0 ? { upTo: request.holdUpTo, buffer: (length) => buffers.take(length) } : undefined;
+    const { bytes, ...got } = await transfer(() => client.download(new URL(request.url), request.dest, controller.signal, request.have, request.digest, hold));
+    if (bytes === undefined) return got;
     // Staged at once, here: a second round trip to the main thread per package would cost more than it decides.
-    return bytes === undefined ? got : { ...got, staged: await stage(request.dest, bytes, request.digest) };
+    try {
+      return { ...got, staged: await stage(request.dest, bytes, request.digest) };
+    } finally {
+      // Staging has settled: its hash, write and verdict are done with the bytes (the verdict holds no view of them).
+      buffers.give(bytes);
+    }
   } finally {
     fetches.delete(request.id);
   }

@@ -3,19 +3,20 @@
 // between two syncs counts at once.
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadKeyring, type Keyring } from '../../../src/gpg/keyring.js';
 import { syncFromMirror } from '../../../src/reposync/mirror-sync.js';
 import { parkedThreads } from '../../../src/reposync/transports/stager.js';
-import type { MirrorSyncContext, PackageVerdict } from '../../../src/reposync/types.js';
+import type { MirrorSyncContext, PackageVerdict, RepoOptions } from '../../../src/reposync/types.js';
 import { parseRpm } from '../../../src/rpm/header.js';
 import { signingKeysOf } from '../../../src/rpm/prepare-signing-keys.js';
 import { verifyRpm } from '../../../src/rpm/verify.js';
 import { createGpgHome, type GpgHome } from '../../support/gpg.js';
 import { startHttpServer, type HttpServer } from '../../support/http-server.js';
-import { signRpms, withSignatureTags } from '../../support/rpm.js';
-import { buildMirrorPackages, makeRepo, repoDirs, testContext } from '../fixtures/mirror.js';
-import { workDir, type Repo } from '../fixtures/repos.js';
+import { buildRpms, signRpms, withSignatureTags } from '../../support/rpm.js';
+import { buildMirrorPackages, filesIn, makeRepo, repoDirs, testContext } from '../fixtures/mirror.js';
+import { sha, workDir, type Repo } from '../fixtures/repos.js';
 
 let work: string;
 let gpg: GpgHome;
@@ -28,6 +29,9 @@ let ecdsaRepo: Repo;
 let ecdsaArmored: string;
 /** How often the main thread's verifyPackage ran: never, for packages the threads hold. */
 let mainThreadChecks = 0;
+/** Packages of three sizes, two of them larger than one socket read, every third one unsigned: name → contents. */
+let many: Map<string, Buffer>;
+let manyRepo: Repo;
 
 beforeAll(async () => {
   work = await workDir();
@@ -50,6 +54,13 @@ beforeAll(async () => {
   ecdsaRepo = await makeRepo(path.join(work, 'ecdsa'), new Map([[name, signed]]));
   ecdsaArmored = await gpg.exportArmored([ecdsa.fingerprint]);
 
+  const manyDir = path.join(work, 'many');
+  const manyFiles = await buildRpms(Array.from({ length: 24 }, (_, i) => ({ name: `many${i}`, version: '1.0', release: '1', payloadBytes: [40_000, 300_000, 700_000][i % 3] })), path.join(manyDir, 'rpms'));
+  await signRpms(manyFiles.filter((_, i) => i % 3 !== 0), gpg, key.fingerprint);
+  many = new Map();
+  for (const file of manyFiles) many.set(path.basename(file), await readFile(file));
+  manyRepo = await makeRepo(manyDir, many);
+
   gpgDir = path.join(work, 'gpg');
   await mkdir(gpgDir);
   server = await startHttpServer({ root: work });
@@ -62,7 +73,7 @@ afterAll(async () => {
 });
 
 /** A context as sync-release builds it with gpgcheck on: verifyPackage and the keys it reads, fresh per sync. */
-async function checkedContext(): Promise<MirrorSyncContext> {
+async function checkedContext(options: Partial<RepoOptions> = {}): Promise<MirrorSyncContext> {
   const dirs = await repoDirs(await mkdtemp(path.join(work, 'sync-')));
   const source = { gpgDir, extraKeyFiles: [] };
   const keyring = loadKeyring(source);
@@ -72,7 +83,7 @@ async function checkedContext(): Promise<MirrorSyncContext> {
     return result.ok ? { ok: true } : result;
   };
   const verifyKeys = { source, signingKeys: async () => signingKeysOf(await keyring) };
-  return { ...testContext(dirs, { verifyPackage, options: { gpgcheck: true } }), verifyKeys };
+  return { ...testContext(dirs, { verifyPackage, options: { gpgcheck: true, ...options } }), verifyKeys };
 }
 
 describe('kept staging threads', () => {
@@ -152,6 +163,34 @@ describe('kept staging threads', () => {
     expect(server.requests.slice(start).filter((request) => request.path.endsWith('.rpm'))).toEqual([]);
     expect(await readdir(context.packagesDir)).toHaveLength(4);
     expect(await readdir(context.quarantineDir)).toEqual([]);
+  });
+});
+
+describe('staging threads holding packages in memory they use again', () => {
+  // 12 transfers on the two threads, whose reads interleave; sizes of three classes, signed and unsigned ones mixed.
+  // Memory handed out twice, or taken back before its package was staged, shows as a wrong file, a wrong verdict,
+  // or a checksum mismatch and a second request for the package. With keys that come late, the first packages
+  // wait for them, staged, while more arrive.
+  it.each([0, 300])('stage many packages at once, each byte for byte and with its own verdict (keys after %i ms)', async (keysDelayMs) => {
+    await writeFile(path.join(gpgDir, 'signer.asc'), armored);
+    const checked = await checkedContext({ maxParallelDownloads: 12 });
+    const { source, signingKeys } = checked.verifyKeys!;
+    const context = { ...checked, verifyKeys: { source, signingKeys: () => sleep(keysDelayMs).then(signingKeys) } };
+    const checksBefore = mainThreadChecks;
+    const requestsBefore = server.requests.length;
+    const result = await syncFromMirror(`${server.baseUrl}${path.relative(work, manyRepo.root)}/`, context);
+    const unsigned = [...many.keys()].filter((name) => Number(/^many(\d+)-/.exec(name)?.[1]) % 3 === 0);
+    expect(result).toMatchObject({ ok: true, admitted: many.size - unsigned.length });
+    expect(result.rejected.map((r) => [r.file, r.reason]).sort()).toEqual(unsigned.map((name) => [name, 'unsigned']).sort());
+    // Compared by digest: a deep comparison of a few MB takes vitest seconds.
+    const digests = (files: Iterable<[string, Buffer]>) => new Map([...files].map(([name, data]): [string, string] => [name, sha('sha256', data)]).sort());
+    expect(digests(await filesIn(context.packagesDir))).toEqual(digests([...many].filter(([name]) => !unsigned.includes(name))));
+    const quarantined = await Promise.all(unsigned.map(async (name): Promise<[string, Buffer]> => [name, await readFile(path.join(context.quarantineDir, name))]));
+    expect(digests(quarantined)).toEqual(digests([...many].filter(([name]) => unsigned.includes(name))));
+    expect(mainThreadChecks).toBe(checksBefore);
+    const fetched = server.requests.slice(requestsBefore).filter((request) => request.path.endsWith('.rpm'));
+    expect(fetched.map((request) => path.basename(request.path)).sort()).toEqual([...many.keys()].sort());
+    await rm(path.join(gpgDir, 'signer.asc'));
   });
 });
 
