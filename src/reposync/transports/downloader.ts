@@ -40,7 +40,8 @@ const BACKOFF_MAX_MS = 5_000;
 const ADMISSIONS_IN_FLIGHT = 8;
 // Over http(s), packages up to this size are downloaded into memory on a staging thread, then hashed, written to
 // staging with one write and verified from those bytes there; larger ones stream to the staging file. Memory held
-// at most: this times max_parallel_downloads, plus what a thread keeps free for the next ones (stager-worker.ts).
+// at most: this times (max_parallel_downloads + ADMISSIONS_IN_FLIGHT), the packages a thread may have between
+// download and staged, plus what each thread keeps free for the next ones (stager-worker.ts).
 const HOLD_BYTES = 8 * 1024 * 1024;
 
 /** With `httpOnThreads` the packages are fetched over http(s) on the staging threads, `remote` fetches the metadata. */
