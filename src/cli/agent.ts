@@ -28,9 +28,7 @@ const opts = program.opts<{ config?: string; pluginDir?: string; listen?: string
 const log = createLogger({ name: NAME, level: opts.logLevel });
 
 // From before the start, which can take seconds.
-ignoreInspectorSignal(() => {
-  log.warn({ signal: 'SIGUSR1' }, 'SIGUSR1 ignored: the agent opens no debugger on a signal (SIGUSR2 syncs now, SIGHUP reloads)');
-});
+ignoreInspectorSignal((message) => log.warn({ signal: 'SIGUSR1' }, `${message} (SIGUSR2 syncs now, SIGHUP reloads)`));
 
 let agent: Agent;
 try {

@@ -5,7 +5,7 @@
 import { loadConfig, resolveConfigPath, type RetraceServerConfig } from '../config/config.js';
 import { createLogger } from '../log.js';
 import { runCleanupPass } from '../reaper/pass.js';
-import { CONFIG_OPTION_HELP, createProgram, die } from './program.js';
+import { CONFIG_OPTION_HELP, createProgram, die, ignoreInspectorSignal } from './program.js';
 
 const NAME = 'retrace-server-cleanup';
 
@@ -31,6 +31,8 @@ if (config.cleanupPolicy.deletionRefused) {
 }
 
 const log = createLogger({ name: NAME, level: opts.logLevel, out: process.stderr });
+// A pass over a large spool on a slow disk, or one waiting out a kill grace, runs for a while.
+ignoreInspectorSignal((message) => log.warn({ signal: 'SIGUSR1' }, message));
 const dryRun = opts.dryRun === true;
 await runCleanupPass(config, {
   dryRun,

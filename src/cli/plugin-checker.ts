@@ -8,7 +8,7 @@ import { loadPlugins, resolvePluginDir, type PluginSet } from '../plugins/load.j
 import { probeMirror } from '../plugins/mirror-probe.js';
 import { expandTemplate } from '../plugins/release.js';
 import type { DistributionPlugin } from '../plugins/types.js';
-import { createProgram, die, PLUGIN_DIR_OPTION_HELP } from './program.js';
+import { createProgram, die, ignoreInspectorSignal, PLUGIN_DIR_OPTION_HELP } from './program.js';
 
 const NAME = 'retrace-server-plugin-checker';
 
@@ -36,6 +36,8 @@ const program = createProgram(NAME, 'Retrace Server plugin checker')
   .parse();
 
 const opts = program.opts<Options>();
+// Probing every mirror of a plugin, each with its own timeout, can take minutes.
+ignoreInspectorSignal((message) => process.stderr.write(`${NAME}: ${message}\n`));
 const [pluginName, version, arch] = program.args;
 const pluginSet = await loadPlugins(resolvePluginDir(opts.pluginDir));
 

@@ -24,8 +24,8 @@ export function die(name: string, message: string, code = 1): never {
 /**
  * Node answers SIGUSR1 by opening its inspector on 127.0.0.1:9229, through which anyone on the host could run code
  * as the process. A listener of our own keeps it closed on every Node we support (--disable-sigusr1 needs 22.14);
- * `report` logs that the signal was ignored.
+ * `report` logs the message that says the signal was ignored.
  */
-export function ignoreInspectorSignal(report: () => void): void {
-  process.on('SIGUSR1', report);
+export function ignoreInspectorSignal(report: (message: string) => void): void {
+  process.on('SIGUSR1', () => report('SIGUSR1 ignored: it opens no debugger here'));
 }

@@ -52,7 +52,7 @@ try {
 const bar = process.stderr.isTTY ? new ProgressBar(process.stderr) : undefined;
 const log = createCliLogger(opts.verbose, bar?.around(process.stderr) ?? process.stderr);
 // A first sync can run for hours.
-ignoreInspectorSignal(() => log.warn('SIGUSR1 ignored: it opens no debugger here'));
+ignoreInspectorSignal((message) => log.warn(message));
 
 if (opts.verifyOnly) {
   const plugin = (await loadPlugins(resolvePluginDir(opts.pluginDir))).plugins.find((p) => p.distribution === distribution);

@@ -1,13 +1,15 @@
-// SIGUSR1 to the real long-running binaries (the agent, and retrace-server-reposync in the middle of a sync): Node
-// would open its inspector on 127.0.0.1:9229 for it, and anyone on the host could then run code as the process.
-// Each keeps going, says it ignored the signal, and listens on nothing new.
+// SIGUSR1 to each real binary while it works (the agent serving; reposync, plugin-checker and cleanup in the middle
+// of a sync, a probe, a kill grace): Node would open its inspector on 127.0.0.1:9229 for it, and anyone on the host
+// could then run code as the process. Each keeps going, says it ignored the signal, and listens on nothing new.
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { killAgents, startAgent, until } from '../support/agent-process.js';
-import { spawnCli } from '../support/cli.js';
+import { spawnCli, type CliName } from '../support/cli.js';
+import { createTestSpool, writeTask } from '../support/spool.js';
+import { cleanupFakeWorkers, startFakeWorker, stopFakeWorkers } from '../support/worker.js';
 import { startHttpServer, type HttpServer } from '../support/http-server.js';
 import { buildMirror, createReleaseFixture, type ReleaseFixture } from '../reposync/orchestrator/fixture.js';
 
@@ -38,6 +40,31 @@ function listeningPorts(pid: number): number[] {
 // Node would have opened the inspector by the time it ran our listener; give it a moment anyway.
 const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 300));
 
+/**
+ * Runs a binary and sends it SIGUSR1 once `underWay` holds (it sees the stderr so far): it must say it ignored
+ * the signal, listen on nothing, and run to its end.
+ */
+async function signalMidRun(name: CliName, args: readonly string[], env: NodeJS.ProcessEnv, underWay: (stderr: string) => boolean): Promise<{ code: number | null; stderr: string }> {
+  const cli = spawnCli(name, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  cli.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => cli.once('exit', resolve));
+  try {
+    await until(`${name} to be under way`, () => underWay(stderr), 15_000, 20);
+    cli.kill('SIGUSR1');
+    await until(`${name}'s line about SIGUSR1`, () => stderr.includes('SIGUSR1 ignored'), 5_000, 20);
+    await settle();
+    expect(listeningPorts(cli.pid as number)).toEqual([]);
+    const code = await exited;
+    expect(stderr).not.toContain('Debugger listening');
+    return { code, stderr };
+  } finally {
+    cli.kill('SIGKILL');
+  }
+}
+
+const OVERTIME_TASK = '300000003';
+
 describe('SIGUSR1', () => {
   let fx: ReleaseFixture;
   let server: HttpServer | undefined;
@@ -54,6 +81,7 @@ describe('SIGUSR1', () => {
 
   afterAll(async () => {
     await fx?.spool.cleanup();
+    await cleanupFakeWorkers();
   });
 
   it('opens no inspector in the agent: it logs the signal, keeps serving, and listens only on its metrics port', async () => {
@@ -80,22 +108,39 @@ describe('SIGUSR1', () => {
     server = await startHttpServer({ root: mirror, faults: [{ match: '/repodata/repomd.xml', fault: { kind: 'slow', delayMs: 3_000 } }] });
     await fx.writePlugin([[server.baseUrl]]);
 
-    const cli = spawnCli('reposync', ['testdist', '1', 'x86_64'], { env: fx.env, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    cli.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => cli.once('exit', resolve));
-    try {
-      const activeServer = server;
-      await until('the sync to ask for repomd.xml', () => activeServer.requests.some((request) => request.path === '/repodata/repomd.xml'), 15_000, 20);
-      cli.kill('SIGUSR1');
-      await until('the log line of SIGUSR1', () => stderr.includes('SIGUSR1 ignored'), 5_000, 20);
-      await settle();
-      expect(listeningPorts(cli.pid as number)).toEqual([]);
-      expect(await exited).toBe(0);
-    } finally {
-      cli.kill('SIGKILL');
-    }
-    expect(stderr).not.toContain('Debugger listening');
+    const activeServer = server;
+    const { code, stderr } = await signalMidRun('reposync', ['testdist', '1', 'x86_64'], fx.env, () => activeServer.requests.some((request) => request.path === '/repodata/repomd.xml'));
+    expect(code).toBe(0);
+    expect(stderr).not.toMatch(/error/i);
     expect(await readdir(join(fx.targetDir(), 'Packages'))).toEqual([name]);
+  }, 60_000);
+
+  it('opens no inspector in retrace-server-plugin-checker while it probes a mirror', async () => {
+    const mirror = join(fx.spool.root, 'probed-mirror');
+    await mkdir(join(mirror, 'repodata'), { recursive: true });
+    await writeFile(join(mirror, 'repodata', 'repomd.xml'), '<repomd/>');
+    server = await startHttpServer({ root: mirror, faults: [{ match: '/repodata/repomd.xml', fault: { kind: 'slow', delayMs: 3_000 } }] });
+    await fx.writePlugin([[server.baseUrl]]);
+
+    const activeServer = server;
+    const { code } = await signalMidRun('plugin-checker', ['testdist', '1', 'x86_64'], fx.env, () => activeServer.requests.some((request) => request.path === '/repodata/repomd.xml'));
+    expect(code).toBe(0);
+  }, 60_000);
+
+  it('opens no inspector in retrace-server-cleanup while it waits out a kill grace, and the pass ends', async () => {
+    const spool = await createTestSpool();
+    try {
+      const dir = await writeTask(spool.saveDir, OVERTIME_TASK, { log: 'started\n', status: 2 });
+      const worker = await startFakeWorker(OVERTIME_TASK, { taskDir: dir, behave: 'ignore-sigterm', durationMs: 60_000 });
+      const config = await spool.writeConfig(['MaxTaskRuntime = 1', 'KillGrace = 3']);
+      // Over its runtime by the time the pass looks.
+      await new Promise((resolve) => setTimeout(resolve, 1_200));
+      const { code } = await signalMidRun('cleanup', ['--config', config, '--log-level', 'info'], {}, (stderr) => stderr.includes('SIGTERM to worker'));
+      expect(code).toBe(0);
+      expect(await worker.exited).toMatchObject({ signal: 'SIGKILL' });
+    } finally {
+      await stopFakeWorkers();
+      await spool.cleanup();
+    }
   }, 60_000);
 });
