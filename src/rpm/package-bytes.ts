@@ -15,8 +15,7 @@ export interface RpmPackage {
 
 const CHUNK = 1024 * 1024;
 
-// First-read buffers are reused: a fresh 100 KiB buffer per package costs page faults and garbage collection
-// comparable to the read itself. A few suffice, one per package verified at the same time.
+// First-read buffers are used again (see buffer-pool.ts); a few suffice, one per package verified at the same time.
 const firstReads = new BufferPool(8 * FIRST_READ);
 
 export function packageFromBytes(bytes: Buffer): RpmPackage {
