@@ -8,11 +8,14 @@
 // interleaved, each into a fresh target; medians. The code measured is the build in dist/, as installed. Besides
 // the medians it prints each round's ratios to curl and dnf (their own times move a lot on shared cores) and the
 // CPU of each kind of thread in the syncs: new threads cost V8 compiles and cold code that kept ones do not.
+// Two rows run this script again as a fresh process, whose main thread is as cold as the CLI's: the first sync
+// of a process, and the floor of the network path (the same HTTP client, nothing checked or written).
 import { execFile, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { chmod, cp, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { pino } from 'pino';
 
@@ -24,14 +27,17 @@ const { signingKeysOf } = await import('../dist/rpm/prepare-signing-keys.js');
 const { verifyRpm } = await import('../dist/rpm/verify.js');
 type PackageVerdict = import('../src/reposync/types.js').PackageVerdict;
 
-const { values: args } = parseArgs({
+const { values: args, positionals } = parseArgs({
   options: {
     packages: { type: 'string', default: '/tmp/retrace-bench-verify-rpm/rpms' },
     keys: { type: 'string', default: '/tmp/retrace-bench-verify-rpm/keys' },
     runs: { type: 'string', default: '5' },
     // max_parallel_downloads for syncFromMirror (dnf's default 3, as curl runs here).
     parallel: { type: 'string', default: '3' },
+    // Internal: this script as a fresh process for one run, MODE then MIRROR TARGET SERVED_PACKAGES (see runFreshProcess).
+    'fresh-process': { type: 'string' },
   },
+  allowPositionals: true,
 });
 const RUNS = Number(args.runs);
 const run = promisify(execFile);
@@ -48,6 +54,36 @@ const KINDS = [...new Set(THREAD_KINDS.values()), 'other'];
 const THREAD_KINDS_NOTE = "from /proc/self/task/*/stat, 10 ms ticks; 'V8 helpers' compile optimized code and help the collector";
 const TICKS_PER_SECOND = Number((await run('getconf', ['CLK_TCK'])).stdout);
 
+const source = { gpgDir: path.resolve(args.keys), extraKeyFiles: [] };
+const keyring = await loadKeyring(source);
+const verify = async (file: string): Promise<PackageVerdict> => {
+  const result = await verifyRpm(file, keyring);
+  return result.ok ? { ok: true } : result;
+};
+const accept = async (): Promise<PackageVerdict> => ({ ok: true });
+const { options } = parseRepoOptions([`max_parallel_downloads=${args.parallel}`], { gpgcheck: true }, 'bench');
+const log = pino({ level: 'warn' });
+
+const contextFor = (dir: string, verifyPackage: (file: string) => Promise<PackageVerdict>) => ({
+  // As sync-release.ts wires them: with gpgcheck the transports may check a package they hold in memory on
+  // their staging threads, with the keyring's keys prepared here.
+  ...(verifyPackage === verify ? { verifyKeys: { source, signingKeys: () => signingKeysOf(keyring) } } : {}),
+  release: { distribution: 'bench', version: '1', arch: 'x86_64' },
+  packagesDir: path.join(dir, 'Packages'),
+  stagingDir: path.join(dir, 'staging'),
+  quarantineDir: path.join(dir, 'quarantine'),
+  stateDir: path.join(dir, 'state'),
+  options,
+  verifyPackage,
+  log,
+  signal: new AbortController().signal,
+});
+
+if (args['fresh-process'] !== undefined) {
+  await runFreshProcess(args['fresh-process'], positionals);
+  process.exit(0);
+}
+
 const root = await mkdtemp('/dev/shm/reposync-initial-');
 // nginx's worker runs as nobody.
 await chmod(root, 0o755);
@@ -61,36 +97,12 @@ try {
   Object.assign(nginx, await startNginx(root, served, port));
   const mirror = `http://127.0.0.1:${port}/`;
 
-  const source = { gpgDir: path.resolve(args.keys), extraKeyFiles: [] };
-  const keyring = await loadKeyring(source);
-  const verify = async (file: string): Promise<PackageVerdict> => {
-    const result = await verifyRpm(file, keyring);
-    return result.ok ? { ok: true } : result;
-  };
-  const accept = async (): Promise<PackageVerdict> => ({ ok: true });
-  const { options } = parseRepoOptions([`max_parallel_downloads=${args.parallel}`], { gpgcheck: true }, 'bench');
-  const log = pino({ level: 'warn' });
-
   let target = 0;
   const freshTarget = async (): Promise<string> => {
     const dir = path.join(root, `target-${target++}`);
     await mkdir(path.join(dir, 'Packages'), { recursive: true });
     return dir;
   };
-  const contextFor = (dir: string, verifyPackage: (file: string) => Promise<PackageVerdict>) => ({
-    // As sync-release.ts wires them: with gpgcheck the transports may check a package they hold in memory on
-    // their staging threads, with the keyring's keys prepared here.
-    ...(verifyPackage === verify ? { verifyKeys: { source, signingKeys: () => signingKeysOf(keyring) } } : {}),
-    release: { distribution: 'bench', version: '1', arch: 'x86_64' },
-    packagesDir: path.join(dir, 'Packages'),
-    stagingDir: path.join(dir, 'staging'),
-    quarantineDir: path.join(dir, 'quarantine'),
-    stateDir: path.join(dir, 'state'),
-    options,
-    verifyPackage,
-    log,
-    signal: new AbortController().signal,
-  });
   // `newThreads`: as the first sync in a process (the CLI's first repo, or the agent after its threads went idle);
   // otherwise the staging threads of the sync before are reused, warm.
   const sync = async (dir: string, verifyPackage: (file: string) => Promise<PackageVerdict>, newThreads = false): Promise<{ seconds: number; cpu: Map<string, number> }> => {
@@ -104,6 +116,15 @@ try {
     console.error(`  (node CPU ${[...cpu].map(([kind, s]) => `${kind} ${s.toFixed(2)}`).join(', ')} s; ${seconds.toFixed(3)} s wall)`);
     if (!result.ok || (!result.unchanged && result.admitted !== names.length)) throw new Error(`sync: ${result.detail}`);
     return { seconds, cpu };
+  };
+  // This script again, as a new process for one run (see runFreshProcess).
+  const freshProcess = async (mode: 'sync' | 'http-only'): Promise<{ seconds: number; cpu: Map<string, number> }> => {
+    const dir = await freshTarget();
+    const { stdout } = await run(process.execPath, [fileURLToPath(import.meta.url), '--fresh-process', mode, '--keys', source.gpgDir, '--parallel', args.parallel, mirror, dir, path.join(served, 'Packages')]);
+    const { seconds, packages, cpu } = JSON.parse(stdout) as { seconds: number; packages: number; cpu: Record<string, number> };
+    if (packages !== names.length) throw new Error(`${mode} in a fresh process: ${packages} of ${names.length} packages`);
+    console.error(`  (node CPU ${Object.entries(cpu).map(([kind, s]) => `${kind} ${s.toFixed(2)}`).join(', ')} s; ${seconds.toFixed(3)} s wall)`);
+    return { seconds, cpu: new Map(Object.entries(cpu)) };
   };
   const curl = async (): Promise<number> => {
     const dir = await freshTarget();
@@ -146,6 +167,8 @@ try {
     ['raw curl, 3 parallel connections (the floor)', { target: '', times: [] }],
     ['syncFromMirror, every signature verified, new threads', { target: '≤ 2× curl', times: [] }],
     ['syncFromMirror, every signature verified, threads kept', { target: '≤ 2× curl', times: [] }],
+    ['syncFromMirror in a fresh process, every signature verified', { target: '≤ 2× curl', times: [] }],
+    ['HTTP only in a fresh process: into memory, nothing checked or written', { target: '', times: [] }],
     ['syncFromMirror, no signature checks, new threads', { target: '≥ 2× faster than dnf', times: [] }],
     ['syncFromMirror, no signature checks, threads kept', { target: '≥ 2× faster than dnf', times: [] }],
     ['dnf reposync (no gpgcheck)', { target: '', times: [] }],
@@ -169,6 +192,8 @@ try {
     add('raw curl, 3 parallel connections (the floor)', await curl());
     addSync('syncFromMirror, every signature verified, new threads', await sync(await freshTarget(), verify, true));
     addSync('syncFromMirror, every signature verified, threads kept', await sync(await freshTarget(), verify));
+    addSync('syncFromMirror in a fresh process, every signature verified', await freshProcess('sync'));
+    addSync('HTTP only in a fresh process: into memory, nothing checked or written', await freshProcess('http-only'));
     addSync('syncFromMirror, no signature checks, new threads', await sync(await freshTarget(), accept, true));
     addSync('syncFromMirror, no signature checks, threads kept', await sync(await freshTarget(), accept));
     if (dnfWorks) add('dnf reposync (no gpgcheck)', await dnf());
@@ -205,6 +230,8 @@ try {
   console.log('|---|---:|---|---|');
   ratio('every signature verified, new threads ÷ curl', times('syncFromMirror, every signature verified, new threads'), curlTimes, '≤ 2');
   ratio('every signature verified, threads kept ÷ curl', times('syncFromMirror, every signature verified, threads kept'), curlTimes, '≤ 2');
+  ratio('every signature verified, fresh process ÷ curl', times('syncFromMirror in a fresh process, every signature verified'), curlTimes, '≤ 2');
+  ratio('HTTP only, fresh process ÷ curl', times('HTTP only in a fresh process: into memory, nothing checked or written'), curlTimes, '');
   ratio('dnf ÷ no signature checks, new threads', dnfTimes, times('syncFromMirror, no signature checks, new threads'), '≥ 2');
   ratio('dnf ÷ no signature checks, threads kept', dnfTimes, times('syncFromMirror, no signature checks, threads kept'), '≥ 2');
   console.log('');
@@ -219,6 +246,47 @@ try {
 } finally {
   await nginx.stop();
   await rm(root, { recursive: true, force: true });
+}
+
+/**
+ * One run in this process, fresh (its main thread as cold as the CLI's): `sync`, the first sync of a process with
+ * every signature verified; `http-only`, the floor of the network path: the same packages fetched by the same
+ * client on the main thread, each into memory (a buffer used again) and dropped, nothing hashed, written or
+ * verified. Prints `{ seconds, packages, cpu }`; CPU by thread kind as in the rows run in the parent.
+ */
+async function runFreshProcess(mode: string, [mirror, target, servedPackages]: readonly string[]): Promise<void> {
+  if (mirror === undefined || target === undefined || servedPackages === undefined) throw new Error('--fresh-process MODE MIRROR TARGET SERVED_PACKAGES');
+  const started = performance.now();
+  const before = threadCpu();
+  let packages: number;
+  if (mode === 'sync') {
+    const result = await syncFromMirror(mirror, contextFor(target, verify));
+    if (!result.ok || result.unchanged) throw new Error(`sync: ${result.detail}`);
+    packages = result.admitted;
+  } else if (mode === 'http-only') {
+    const { httpRemote } = await import('../dist/reposync/transports/http.js');
+    const { BufferPool } = await import('../dist/buffer-pool.js');
+    const names = readdirSync(servedPackages).filter((name) => name.endsWith('.rpm'));
+    const remote = await httpRemote(options);
+    const buffers = new BufferPool(16 << 20);
+    const hold = { upTo: 64 << 20, buffer: (length: number) => buffers.take(length) };
+    const signal = new AbortController().signal;
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      for (let name = names[next++]; name !== undefined; name = names[next++]) {
+        const { bytes } = await remote.download(new URL(`Packages/${name}`, mirror), path.join(target, name), signal, 0, 'sha256', hold);
+        if (bytes === undefined) throw new Error(`${name} was not held in memory`);
+        buffers.give(bytes);
+      }
+    };
+    await Promise.all(Array.from({ length: Number(args.parallel) }, lane));
+    remote.close();
+    packages = names.length;
+  } else {
+    throw new Error(`--fresh-process: unknown mode ${mode}`);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  console.log(JSON.stringify({ seconds, packages, cpu: Object.fromEntries(cpuByKind(before, threadCpu())) }));
 }
 
 /** CPU seconds (user + system) of each live thread of this process, by thread id, with its kind. */
