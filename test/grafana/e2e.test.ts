@@ -5,12 +5,12 @@
 // alert expression evaluates, and the stale and never-synced repos show up in ALERTS.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
 import { createLogger } from '../../src/log.js';
+import { freePort } from '../support/daemons.js';
 import { buildRpms } from '../support/rpm.js';
 import { createTestSpool, uniqueTaskId, writeAtomic, writeTask, type TestSpool } from '../support/spool.js';
 import { familiesOf, NOT_YET_EXPORTED, panelQueries, RULES_FILE, toPromQL, type PanelQuery } from './support.js';
@@ -26,18 +26,6 @@ const WAIT_MS = 45_000;
 interface Sample {
   readonly metric: Record<string, string>;
   readonly value: [number, string];
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, ms = WAIT_MS): Promise<T> {

@@ -1,6 +1,9 @@
 // Loopback ports and daemon processes for test servers that take a port number (rsync, vsftpd).
 import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export const LOOPBACK = '127.0.0.1';
@@ -23,7 +26,7 @@ export async function freePort(): Promise<number> {
 }
 
 /** Runs start(port) on fresh free ports until one works: test files run in parallel and may race for a port. */
-export async function startOnFreePort<T>(start: (port: number) => Promise<T>, attempts = 3): Promise<T> {
+async function startOnFreePort<T>(start: (port: number) => Promise<T>, attempts = 3): Promise<T> {
   let lastError: unknown;
   for (let attempt = 0; attempt < attempts; attempt++) {
     try {
@@ -35,7 +38,7 @@ export async function startOnFreePort<T>(start: (port: number) => Promise<T>, at
   throw lastError;
 }
 
-export interface Daemon {
+interface Daemon {
   /** Settles when the process has exited. */
   readonly exited: Promise<void>;
   /** Everything it wrote to stdout and stderr so far. */
@@ -45,7 +48,7 @@ export interface Daemon {
 }
 
 /** Starts a foreground daemon in its own process group, bounded in time. */
-export function spawnDaemon(command: string, args: readonly string[], cwd: string): Daemon {
+function spawnDaemon(command: string, args: readonly string[], cwd: string): Daemon {
   // detached: own process group, so stop() also reaches the per-connection children rsync and vsftpd fork.
   const child = spawn('timeout', ['--kill-after=5', String(DAEMON_LIFETIME_S), command, ...args], {
     cwd,
@@ -88,8 +91,52 @@ export function spawnDaemon(command: string, args: readonly string[], cwd: strin
   };
 }
 
+export interface ConfiguredDaemonOptions {
+  /** Names its temp state dir and its config file there. */
+  readonly name: string;
+  /** The config file's text for a daemon on `port` with `stateDir`. */
+  config(port: number, stateDir: string): string;
+  /** The command line that runs the daemon in the foreground on `configFile`. */
+  command(configFile: string): readonly [string, ...string[]];
+}
+
+export interface ConfiguredDaemon {
+  readonly port: number;
+  /** Ends the daemon and removes its state dir. */
+  stop(): Promise<void>;
+}
+
+/** A daemon whose config file names its port, started on a free loopback port with a temp state dir of its own. */
+export async function startConfiguredDaemon(options: ConfiguredDaemonOptions): Promise<ConfiguredDaemon> {
+  const stateDir = await mkdtemp(path.join(tmpdir(), `${options.name}-`));
+  try {
+    return await startOnFreePort(async (port) => {
+      const configFile = path.join(stateDir, `${options.name}.conf`);
+      await writeFile(configFile, options.config(port, stateDir));
+      const [command, ...args] = options.command(configFile);
+      const daemon = spawnDaemon(command, args, stateDir);
+      try {
+        await waitForListening(port, daemon);
+      } catch (error) {
+        await daemon.stop();
+        throw error;
+      }
+      return {
+        port,
+        async stop() {
+          await daemon.stop();
+          await rm(stateDir, { recursive: true, force: true });
+        },
+      };
+    });
+  } catch (error) {
+    await rm(stateDir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
 /** Resolves once something accepts TCP connections on port; rejects if the daemon exits first or after timeoutMs. */
-export async function waitForListening(port: number, daemon: Daemon, timeoutMs = 10_000): Promise<void> {
+async function waitForListening(port: number, daemon: Daemon, timeoutMs = 10_000): Promise<void> {
   let exited = false;
   void daemon.exited.then(() => (exited = true));
   const deadline = Date.now() + timeoutMs;

@@ -4,10 +4,7 @@
 // makes it serve any directory as the calling user (root or not) with no privilege drop, no chroot and no
 // `ftp` account. pyftpdlib would need another package, and Debian installs it for
 // /usr/bin/python3 only, which a pyenv `python3` earlier on PATH does not see.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { LOOPBACK, spawnDaemon, startOnFreePort, waitForListening } from './daemons.js';
+import { LOOPBACK, startConfiguredDaemon } from './daemons.js';
 
 export interface FtpServer {
   readonly port: number;
@@ -17,31 +14,12 @@ export interface FtpServer {
 }
 
 export async function startFtpServer(options: { readonly root: string }): Promise<FtpServer> {
-  const stateDir = await mkdtemp(path.join(tmpdir(), 'vsftpd-'));
-  try {
-    return await startOnFreePort(async (port) => {
-      const config = path.join(stateDir, 'vsftpd.conf');
-      await writeFile(config, vsftpdConfig(port, options.root));
-      const daemon = spawnDaemon('vsftpd', [config], stateDir);
-      try {
-        await waitForListening(port, daemon);
-      } catch (error) {
-        await daemon.stop();
-        throw error;
-      }
-      return {
-        port,
-        url: (filePath = '') => `ftp://${LOOPBACK}:${port}/${filePath.replace(/^\/+/, '')}`,
-        async stop() {
-          await daemon.stop();
-          await rm(stateDir, { recursive: true, force: true });
-        },
-      } satisfies FtpServer;
-    });
-  } catch (error) {
-    await rm(stateDir, { recursive: true, force: true });
-    throw error;
-  }
+  const daemon = await startConfiguredDaemon({
+    name: 'vsftpd',
+    config: (port) => vsftpdConfig(port, options.root),
+    command: (configFile) => ['vsftpd', configFile],
+  });
+  return { ...daemon, url: (filePath = '') => `ftp://${LOOPBACK}:${daemon.port}/${filePath.replace(/^\/+/, '')}` };
 }
 
 function vsftpdConfig(port: number, root: string): string {

@@ -1,8 +1,6 @@
 // A real rsync daemon on loopback, run without root (research reposync-anchors §4).
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { LOOPBACK, spawnDaemon, startOnFreePort, waitForListening } from './daemons.js';
+import { LOOPBACK, startConfiguredDaemon } from './daemons.js';
 
 export interface RsyncDaemon {
   readonly port: number;
@@ -17,31 +15,15 @@ export interface RsyncDaemonOptions {
 }
 
 export async function startRsyncDaemon(options: RsyncDaemonOptions): Promise<RsyncDaemon> {
-  const stateDir = await mkdtemp(path.join(tmpdir(), 'rsyncd-'));
-  try {
-    return await startOnFreePort(async (port) => {
-      const config = path.join(stateDir, 'rsyncd.conf');
-      await writeFile(config, daemonConfig(port, stateDir, options.modules));
-      const daemon = spawnDaemon('rsync', ['--daemon', '--no-detach', `--config=${config}`], stateDir);
-      try {
-        await waitForListening(port, daemon);
-      } catch (error) {
-        await daemon.stop();
-        throw error;
-      }
-      return {
-        port,
-        url: (module, modulePath = '') => `rsync://${LOOPBACK}:${port}/${module}/${modulePath.replace(/^\/+/, '')}`,
-        async stop() {
-          await daemon.stop();
-          await rm(stateDir, { recursive: true, force: true });
-        },
-      } satisfies RsyncDaemon;
-    });
-  } catch (error) {
-    await rm(stateDir, { recursive: true, force: true });
-    throw error;
-  }
+  const daemon = await startConfiguredDaemon({
+    name: 'rsyncd',
+    config: (port, stateDir) => daemonConfig(port, stateDir, options.modules),
+    command: (configFile) => ['rsync', '--daemon', '--no-detach', `--config=${configFile}`],
+  });
+  return {
+    ...daemon,
+    url: (module, modulePath = '') => `rsync://${LOOPBACK}:${daemon.port}/${module}/${modulePath.replace(/^\/+/, '')}`,
+  };
 }
 
 function daemonConfig(port: number, stateDir: string, modules: Readonly<Record<string, string>>): string {
