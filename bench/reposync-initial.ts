@@ -1,7 +1,7 @@
 // Benchmark: initial sync of one repo over HTTP through syncFromMirror (SPEC §13: with every signature verified
 // ≤ 2× raw parallel curl; without signature checks ≥ 2× faster than `dnf reposync`), plus the no-op re-sync.
 //
-//   cd /work/main && npm run build && npx node bench/reposync-initial.ts [--packages DIR] [--keys DIR] [--runs 5] [--parallel 3]
+//   cd /work/main && npm run build && npx node bench/reposync-initial.ts [--packages DIR] [--keys DIR] [--runs 5] [--parallel 3] [--copies 1]
 //
 // The mirror is nginx (from a temp config on 127.0.0.1) serving a createrepo_c repo of the 2,000 signed packages
 // bench/verify-rpm.ts leaves in /tmp/retrace-bench-verify-rpm (run that first); everything lives on tmpfs. Rows run
@@ -12,7 +12,7 @@
 // of a process, and the floor of the network path (the same HTTP client, nothing checked or written).
 import { execFile, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { chmod, cp, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, cp, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,12 +34,16 @@ const { values: args, positionals } = parseArgs({
     runs: { type: 'string', default: '5' },
     // max_parallel_downloads for syncFromMirror (dnf's default 3, as curl runs here).
     parallel: { type: 'string', default: '3' },
+    // A larger repo: the packages this many times, each copy under other file names (dnf, which would see the same
+    // packages again, is left out).
+    copies: { type: 'string', default: '1' },
     // Internal: this script as a fresh process for one run, MODE then MIRROR TARGET SERVED_PACKAGES (see runFreshProcess).
     'fresh-process': { type: 'string' },
   },
   allowPositionals: true,
 });
 const RUNS = Number(args.runs);
+const COPIES = Number(args.copies);
 const run = promisify(execFile);
 
 // The threads of this process by their names in /proc (truncated to 15 characters there).
@@ -91,6 +95,9 @@ const nginx = { stop: async () => {} };
 try {
   const served = path.join(root, 'served');
   await cp(path.resolve(args.packages), path.join(served, 'Packages'), { recursive: true });
+  for (const name of await readdir(path.join(served, 'Packages'))) {
+    for (let copy = 1; copy < COPIES; copy++) await copyFile(path.join(served, 'Packages', name), path.join(served, 'Packages', `copy${copy}-${name}`));
+  }
   await run('createrepo_c', ['--quiet', '--no-database', served]);
   const names = (await readdir(path.join(served, 'Packages'))).filter((name) => name.endsWith('.rpm'));
   const port = await freePort();
@@ -175,35 +182,38 @@ try {
     ['retrace-server-reposync, whole run: signatures verified, createrepo_c', { target: '', times: [] }],
     ['syncFromMirror no-op re-sync (repomd unchanged)', { target: '≤ 0.15', times: [] }],
   ]);
-  const add = (label: string, seconds: number): void => {
+  // Each row's target goes as soon as the row is measured, so that every row writes into memory the machine has
+  // just freed. On these VMs memory not used before costs more to fill: in a scratch run of six 10,000-package
+  // syncs whose targets were kept, the staging threads' CPU doubled once tmpfs held ~5 GiB.
+  const add = async (label: string, seconds: number): Promise<void> => {
     console.error(`${label}: ${seconds.toFixed(3)} s`);
     rows.get(label)?.times.push(seconds);
+    for (const entry of await readdir(root)) if (entry.startsWith('target-') && entry !== path.basename(noopTarget)) await rm(path.join(root, entry), { recursive: true });
+    await rm(path.join(cliDir, 'repos'), { recursive: true, force: true });
   };
   // CPU seconds by thread kind of the syncFromMirror rows, one list per kind.
   const cpuRows = new Map<string, Map<string, number[]>>();
-  const addSync = (label: string, { seconds, cpu }: { seconds: number; cpu: ReadonlyMap<string, number> }): void => {
-    add(label, seconds);
+  const addSync = async (label: string, { seconds, cpu }: { seconds: number; cpu: ReadonlyMap<string, number> }): Promise<void> => {
+    await add(label, seconds);
     const kinds = cpuRows.get(label) ?? new Map<string, number[]>();
     cpuRows.set(label, kinds);
     for (const kind of KINDS) kinds.set(kind, [...(kinds.get(kind) ?? []), cpu.get(kind) ?? 0]);
   };
-  const dnfWorks = await dnf().then(() => true, (error: Error) => (console.log(`dnf reposync skipped: ${error.message.split('\n')[0]}`), false));
+  const dnfWorks = COPIES === 1 && await dnf().then(() => true, (error: Error) => (console.log(`dnf reposync skipped: ${error.message.split('\n')[0]}`), false));
   for (let round = 0; round < RUNS; round++) {
-    add('raw curl, 3 parallel connections (the floor)', await curl());
-    addSync('syncFromMirror, every signature verified, new threads', await sync(await freshTarget(), verify, true));
-    addSync('syncFromMirror, every signature verified, threads kept', await sync(await freshTarget(), verify));
-    addSync('syncFromMirror in a fresh process, every signature verified', await freshProcess('sync'));
-    addSync('HTTP only in a fresh process: into memory, nothing checked or written', await freshProcess('http-only'));
-    addSync('syncFromMirror, no signature checks, new threads', await sync(await freshTarget(), accept, true));
-    addSync('syncFromMirror, no signature checks, threads kept', await sync(await freshTarget(), accept));
-    if (dnfWorks) add('dnf reposync (no gpgcheck)', await dnf());
-    add('retrace-server-reposync, whole run: signatures verified, createrepo_c', await cli());
-    add('syncFromMirror no-op re-sync (repomd unchanged)', (await sync(noopTarget, accept)).seconds);
-    // Targets of finished rounds only cost tmpfs memory.
-    for (const entry of await readdir(root)) if (entry.startsWith('target-') && entry !== path.basename(noopTarget)) await rm(path.join(root, entry), { recursive: true });
+    await add('raw curl, 3 parallel connections (the floor)', await curl());
+    await addSync('syncFromMirror, every signature verified, new threads', await sync(await freshTarget(), verify, true));
+    await addSync('syncFromMirror, every signature verified, threads kept', await sync(await freshTarget(), verify));
+    await addSync('syncFromMirror in a fresh process, every signature verified', await freshProcess('sync'));
+    await addSync('HTTP only in a fresh process: into memory, nothing checked or written', await freshProcess('http-only'));
+    await addSync('syncFromMirror, no signature checks, new threads', await sync(await freshTarget(), accept, true));
+    await addSync('syncFromMirror, no signature checks, threads kept', await sync(await freshTarget(), accept));
+    if (dnfWorks) await add('dnf reposync (no gpgcheck)', await dnf());
+    await add('retrace-server-reposync, whole run: signatures verified, createrepo_c', await cli());
+    await add('syncFromMirror no-op re-sync (repomd unchanged)', (await sync(noopTarget, accept)).seconds);
   }
   const mib = (await Promise.all(names.map(async (name) => (await stat(path.join(served, 'Packages', name))).size))).reduce((a, b) => a + b, 0) / 2 ** 20;
-  console.log(`${names.length} packages, ${mib.toFixed(1)} MiB (${args.packages}) over loopback nginx onto tmpfs, node ${process.version}, ${RUNS} interleaved runs`);
+  console.log(`${names.length} packages, ${mib.toFixed(1)} MiB (${args.packages}${COPIES > 1 ? `, ${COPIES} copies` : ''}) over loopback nginx onto tmpfs, node ${process.version}, ${RUNS} interleaved runs`);
   console.log('');
   console.log('| what | median s | packages/s | MiB/s | target |');
   console.log('|---|---:|---:|---:|---|');
