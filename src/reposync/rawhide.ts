@@ -2,7 +2,9 @@
 // of each (name, arch) (SPEC §7.2). This is the only place anything is deleted from Packages/.
 //
 // Upstream compared without the epoch and crashed once any package went over the limit (research §6 step 8).
-// Here versions come from the package headers and compare as rpm compares them, epoch included.
+// Here versions come from the package headers and compare as rpm compares them, epoch included. The http(s) and ftp
+// transports apply the same rule (NewestVersions) to the versions the metadata lists, and do not fetch what it
+// would delete.
 
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -25,6 +27,35 @@ interface Nevra extends Evr {
   readonly arch: string;
 }
 
+/**
+ * The rule itself: the newest `keep` versions of each (name, arch) among those offered. Files with the same EVR
+ * (rebuilt or re-signed copies) count as one version, so they stay or go together.
+ */
+export class NewestVersions {
+  readonly #keep: number;
+  /** Distinct EVRs, newest first, at most `keep`, by `name.arch`. */
+  readonly #groups = new Map<string, Evr[]>();
+
+  constructor(keep: number) {
+    this.#keep = keep;
+  }
+
+  offer({ name, arch, ...evr }: Nevra): void {
+    const key = `${name}.${arch}`;
+    const newest = this.#groups.get(key) ?? [];
+    this.#groups.set(key, newest);
+    const at = newest.findIndex((kept) => compareEvr(evr, kept) >= 0);
+    if (at >= 0 && compareEvr(evr, newest[at] as Evr) === 0) return;
+    newest.splice(at < 0 ? newest.length : at, 0, { epoch: evr.epoch, version: evr.version, release: evr.release });
+    newest.length = Math.min(newest.length, this.#keep);
+  }
+
+  /** Whether this version is among the newest `keep` of its (name, arch) offered so far. */
+  keeps({ name, arch, ...evr }: Nevra): boolean {
+    return (this.#groups.get(`${name}.${arch}`) ?? []).some((kept) => compareEvr(evr, kept) === 0);
+  }
+}
+
 /** Deletes all but the newest `keep` versions of each (name, arch); returns the file names removed. */
 export async function pruneRawhide(packagesDir: string, keep: number, log: Logger): Promise<string[]> {
   // Headers are read only for file-name groups over the limit, so a repo at its steady state costs one readdir.
@@ -35,7 +66,7 @@ export async function pruneRawhide(packagesDir: string, keep: number, log: Logge
     byFileName.set(key, [...(byFileName.get(key) ?? []), file]);
   }
 
-  const byHeader = new Map<string, { file: string; nevra: Nevra }[]>();
+  const read: { file: string; nevra: Nevra }[] = [];
   for (const files of byFileName.values()) {
     if (files.length <= keep) continue;
     for (const file of files) {
@@ -43,26 +74,18 @@ export async function pruneRawhide(packagesDir: string, keep: number, log: Logge
         log.warn(`cannot read the header of ${file}, keeping it: ${(err as Error).message}`);
         return undefined;
       });
-      if (!nevra) continue;
-      const key = `${nevra.name}.${nevra.arch}`;
-      byHeader.set(key, [...(byHeader.get(key) ?? []), { file, nevra }]);
+      if (nevra) read.push({ file, nevra });
     }
   }
 
+  const newest = new NewestVersions(keep);
+  for (const { nevra } of read) newest.offer(nevra);
   const removed: string[] = [];
-  for (const packages of byHeader.values()) {
-    packages.sort((a, b) => compareEvr(b.nevra, a.nevra));
-    // `keep` counts versions: files with the same EVR (rebuilt or re-signed copies) stay or go together.
-    let versions = 0;
-    let previous: Evr | undefined;
-    for (const { file, nevra } of packages) {
-      if (!previous || compareEvr(previous, nevra) !== 0) versions++;
-      previous = nevra;
-      if (versions <= keep) continue;
-      log.info(`Removing ${file}`);
-      await unlink(join(packagesDir, file));
-      removed.push(file);
-    }
+  for (const { file, nevra } of read) {
+    if (newest.keeps(nevra)) continue;
+    log.info(`Removing ${file}`);
+    await unlink(join(packagesDir, file));
+    removed.push(file);
   }
   return removed;
 }

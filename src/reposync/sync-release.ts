@@ -153,6 +153,7 @@ async function syncRepo(
       quarantineDir: layout.quarantineDir,
       stateDir: layout.stateDir,
       options: repoOptions,
+      ...(isRawhide(release.version) ? { keepNewestVersions: config.retrace.keepRawhideLatest } : {}),
       verifyPackage: repoOptions.gpgcheck ? verify.file : accept,
       ...(repoOptions.gpgcheck ? { verifyKeys: verify.keys } : {}),
       log,

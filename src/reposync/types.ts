@@ -77,6 +77,11 @@ export interface MirrorSyncContext {
   /** A dir the transport may keep state in between runs (e.g. the last repomd.xml seen per mirror). */
   readonly stateDir: string;
   readonly options: RepoOptions;
+  /**
+   * Rawhide: only the newest this many versions of each (name, arch) stay after the sync (rawhide.ts). A transport
+   * that reads the versions from metadata before fetching leaves the older ones out.
+   */
+  readonly keepNewestVersions?: number;
   /** Every package passes this (signature and payload digest when gpgcheck) before it enters packagesDir. */
   verifyPackage(stagedPath: string): Promise<PackageVerdict>;
   /**

@@ -10,6 +10,8 @@
 //   'checksum_mismatch' (no file to quarantine, only the reason).
 // - Packages left out by includepkgs/exclude are skipped silently, not reported as 'excluded' refusals: a repo
 //   narrowed to a few names would otherwise report tens of thousands on every run.
+// - Rawhide: a version the rawhide rule would delete after the sync (the primary lists KeepRawhideLatest newer ones
+//   of its name and arch) is not fetched, so a mirror that lists old versions does not have them fetched daily.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -18,6 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { decompressStream } from '../decompress.js';
 import { packageFileName } from '../package-location.js';
 import { parsePrimary } from '../primary.js';
+import { NewestVersions } from '../rawhide.js';
 import { parseRepomd, RepoMetadataError, type Checksum, type RepomdEntry } from '../repomd.js';
 import type { KeyringSource, MirrorSyncContext, MirrorSyncResult, RepoOptions } from '../types.js';
 import { Admission } from './admit.js';
@@ -81,13 +84,14 @@ export async function syncRepodata(mirror: string, ctx: MirrorSyncContext, remot
     const wanted = new WantedQueue();
     const downloads = downloadAll(wanted, ctx, remote, admission);
     const planned = plan(primaryFile, primaryUrl.href, repoUrl, ctx, admission, wanted).finally(() => wanted.close());
-    const [failed, { conflicts, listed }] = await settleBoth(downloads, planned);
+    const [failed, { conflicts, listed, older }] = await settleBoth(downloads, planned);
     ctx.signal.throwIfAborted();
 
     // Anything refused for a reason other than the metadata itself (bad names) or a kept conflicting file may
     // succeed next time, so the run only counts as complete without such refusals.
     const settled = admission.rejected.filter((r) => r.reason === 'bad_location').length + conflicts;
     if (admission.rejected.length === settled) await saveAtomically(saved, { 'repomd.xml': repomdBytes, target });
+    if (older > 0) ctx.log.info(`${older} listed packages have ${ctx.keepNewestVersions} newer versions listed: not fetched, as the rawhide rule would remove them`);
     const summary = `${listed} listed, ${wanted.pushed} to fetch, ${admission.admitted} admitted, ${admission.rejected.length} refused`;
     if (failed > 0) return admission.result(false, `${failed} of ${wanted.pushed} packages could not be downloaded (${summary})`);
     return admission.result(true, summary);
@@ -130,12 +134,15 @@ async function plan(
   ctx: MirrorSyncContext,
   admission: Admission,
   wanted: WantedQueue,
-): Promise<{ conflicts: number; listed: number }> {
+): Promise<{ conflicts: number; listed: number; older: number }> {
   const present = new Set(await readdir(ctx.packagesDir));
   const seen = new Map<string, Checksum>();
+  const keep = ctx.keepNewestVersions;
+  const newest = keep === undefined ? undefined : await newestListed(primaryFile, source, ctx.options, keep);
   let conflicts = 0;
+  let older = 0;
   const { count } = await parsePrimary(
-    decompressStream(createReadStream(primaryFile), path.basename(primaryFile)),
+    primaryXml(primaryFile),
     async (record): Promise<void> => {
       if (!selected(record.name, record.arch, ctx.options)) return;
       const location = packageFileName(record, repoUrl);
@@ -152,6 +159,10 @@ async function plan(
         return;
       }
       seen.set(name, record.checksum);
+      if (newest !== undefined && !present.has(name) && !newest.keeps(record)) {
+        older++;
+        return;
+      }
       const presence = present.has(name) ? await admission.presence(name, record.size, record.checksum) : 'missing';
       if (presence === 'missing') {
         if (await admission.recheck(name, async () => record.checksum)) return;
@@ -164,7 +175,24 @@ async function plan(
     },
     source,
   );
-  return { conflicts, listed: count };
+  return { conflicts, listed: count, older };
+}
+
+/** The newest `keep` versions of each (name, arch) the primary lists: a first pass over it, before any download. */
+async function newestListed(primaryFile: string, source: string, options: RepoOptions, keep: number): Promise<NewestVersions> {
+  const newest = new NewestVersions(keep);
+  await parsePrimary(
+    primaryXml(primaryFile),
+    (record) => {
+      if (selected(record.name, record.arch, options)) newest.offer(record);
+    },
+    source,
+  );
+  return newest;
+}
+
+function primaryXml(primaryFile: string): NodeJS.ReadableStream {
+  return decompressStream(createReadStream(primaryFile), path.basename(primaryFile));
 }
 
 /** Packages to fetch, handed to the download tasks as the primary is parsed. */
