@@ -120,7 +120,7 @@ try {
     const seconds = (performance.now() - started) / 1000;
     // Read before the next row stops the threads: a thread started by this sync counts from zero.
     const cpu = cpuByKind(before, threadCpu());
-    console.error(`  (node CPU ${[...cpu].map(([kind, s]) => `${kind} ${s.toFixed(2)}`).join(', ')} s; ${seconds.toFixed(3)} s wall)`);
+    reportCpu(cpu, seconds);
     if (!result.ok || (!result.unchanged && result.admitted !== names.length)) throw new Error(`sync: ${result.detail}`);
     return { seconds, cpu };
   };
@@ -130,8 +130,9 @@ try {
     const { stdout } = await run(process.execPath, [fileURLToPath(import.meta.url), '--fresh-process', mode, '--keys', source.gpgDir, '--parallel', args.parallel, mirror, dir, path.join(served, 'Packages')]);
     const { seconds, packages, cpu } = JSON.parse(stdout) as { seconds: number; packages: number; cpu: Record<string, number> };
     if (packages !== names.length) throw new Error(`${mode} in a fresh process: ${packages} of ${names.length} packages`);
-    console.error(`  (node CPU ${Object.entries(cpu).map(([kind, s]) => `${kind} ${s.toFixed(2)}`).join(', ')} s; ${seconds.toFixed(3)} s wall)`);
-    return { seconds, cpu: new Map(Object.entries(cpu)) };
+    const byKind = new Map(Object.entries(cpu));
+    reportCpu(byKind, seconds);
+    return { seconds, cpu: byKind };
   };
   const curl = async (): Promise<number> => {
     const dir = await freshTarget();
@@ -297,6 +298,11 @@ async function runFreshProcess(mode: string, [mirror, target, servedPackages]: r
   }
   const seconds = (performance.now() - started) / 1000;
   console.log(JSON.stringify({ seconds, packages, cpu: Object.fromEntries(cpuByKind(before, threadCpu())) }));
+}
+
+/** One sync's CPU by thread kind and its wall time, on stderr as the rows run. */
+function reportCpu(cpu: ReadonlyMap<string, number>, seconds: number): void {
+  console.error(`  (node CPU ${[...cpu].map(([kind, s]) => `${kind} ${s.toFixed(2)}`).join(', ')} s; ${seconds.toFixed(3)} s wall)`);
 }
 
 /** CPU seconds (user + system) of each live thread of this process, by thread id, with its kind. */
